@@ -1,0 +1,87 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/weftnet/weft/crypto"
+	"github.com/weftnet/weft/protocol"
+	"github.com/weftnet/weft/storage"
+)
+
+// parentsOf returns the metadata of ev's parents, from the thread's heads
+// when it can and from the store otherwise. A parent that is not stored
+// gives protocol.ErrMissingParents.
+func (w *work) parentsOf(ts *protocol.ThreadState, ev *protocol.Event) ([]protocol.EventMeta, error) {
+	out := make([]protocol.EventMeta, 0, len(ev.Parents))
+	for _, p := range ev.Parents {
+		if i := headIndex(ts, p); i >= 0 {
+			out = append(out, ts.Heads[i])
+			continue
+		}
+		var m *protocol.EventMeta
+		var err error
+		if w.tx != nil {
+			m, err = w.tx.Meta(ts.ID, p)
+		} else {
+			m, err = w.n.store.Meta(ts.ID, p)
+		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", protocol.ErrMissingParents, p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errStorage, err)
+		}
+		out = append(out, *m)
+	}
+	return out, nil
+}
+
+func headIndex(ts *protocol.ThreadState, id protocol.EventID) int {
+	for i := range ts.Heads {
+		if ts.Heads[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// accept validates ev against ts and, if it passes, applies and stores it
+// and queues the events it causes. It does not check the signature: the
+// caller has (CheckEvent) or made it.
+func (w *work) accept(ts *protocol.ThreadState, ev *protocol.Event) (*protocol.EventMeta, error) {
+	parents, err := w.parentsOf(ts, ev)
+	if err != nil {
+		return nil, err
+	}
+	meta, err := ts.Validate(ev, parents)
+	if err != nil {
+		return nil, err
+	}
+	return &meta, w.store(ts, ev, &meta)
+}
+
+// store applies an accepted event to the thread state and the store.
+func (w *work) store(ts *protocol.ThreadState, ev *protocol.Event, meta *protocol.EventMeta) error {
+	prevUsers := slices.Clone(ts.Current.Users)
+	ts.Apply(ev, *meta)
+	eff, err := w.tx.Append(ts, ev, meta)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	if ev.Kind.IsControl() {
+		w.n.idMu.RLock()
+		for _, id := range w.n.identities {
+			w.n.unwrapFrom(id, ts.ID, ev)
+		}
+		w.n.idMu.RUnlock()
+	}
+	w.noteEffect(ts, ev, meta, eff, prevUsers)
+	return nil
+}
+
+// members returns everyone who was or is a member across a change.
+func members(before, after []crypto.UserID) []crypto.UserID {
+	return protocol.SortUsers(append(append([]crypto.UserID{}, before...), after...))
+}

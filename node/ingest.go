@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/weftnet/weft/protocol"
+	"github.com/weftnet/weft/storage"
+)
+
+// MaxHeld bounds the events a node holds for missing parents; beyond it new
+// ones are refused (they will come again through sync).
+const MaxHeld = 100_000
+
+// IngestResult counts what happened to ingested events.
+type IngestResult struct {
+	Accepted   int
+	Duplicates int
+	Held       int // held for missing parents
+	Released   int // accepted after being held (also counted in Accepted)
+	Rejected   int
+	// Errors holds the rule broken by each rejected event (up to 16).
+	Errors []error
+}
+
+func (r *IngestResult) reject(err error) {
+	r.Rejected++
+	if len(r.Errors) < 16 {
+		r.Errors = append(r.Errors, err)
+	}
+}
+
+// Ingest validates and stores events written elsewhere (by other replicas),
+// as a replica does: malformed, badly signed or invalid events are
+// rejected and change nothing; duplicates are ignored; events whose parents
+// are missing are held until they arrive. Signatures are checked on all
+// cores before the events reach the node's loop; writes are batched.
+func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
+	var res IngestResult
+	evs := make([]*protocol.Event, len(raw))
+	errs := make([]error, len(raw))
+	workers := min(runtime.GOMAXPROCS(0), (len(raw)+31)/32)
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func(k int) {
+			defer wg.Done()
+			for i := k; i < len(raw); i += workers {
+				ev, err := protocol.Decode(raw[i])
+				if err == nil {
+					err = protocol.CheckEvent(ev, n.cfg.Limits)
+				}
+				evs[i], errs[i] = ev, err
+			}
+		}(k)
+	}
+	wg.Wait()
+	var good []*protocol.Event
+	for i, err := range errs {
+		if err != nil {
+			res.reject(err)
+			continue
+		}
+		good = append(good, evs[i])
+	}
+	for len(good) > 0 {
+		chunk := good[:min(len(good), storage.MaxEventsPerTxn)]
+		good = good[len(chunk):]
+		var part IngestResult
+		err := n.do(ctx, true, func(w *work) error {
+			part = IngestResult{}
+			for _, ev := range chunk {
+				if err := w.ingest(ev, &part); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Accepted += part.Accepted
+		res.Duplicates += part.Duplicates
+		res.Held += part.Held
+		res.Released += part.Released
+		res.Rejected += part.Rejected
+		for _, e := range part.Errors {
+			if len(res.Errors) < 16 {
+				res.Errors = append(res.Errors, e)
+			}
+		}
+	}
+	return res, nil
+}
+
+// ingest judges one checked foreign event and stores, holds or rejects it.
+// It returns an error only for storage failures.
+func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
+	n := w.n
+	t := ev.ThreadID()
+	ts := n.threads[t]
+	if ev.Kind == protocol.KindThreadCreate {
+		if ts != nil {
+			res.Duplicates++
+			return nil
+		}
+		ts, meta, err := protocol.NewThreadState(ev)
+		if err != nil {
+			res.reject(err)
+			return nil
+		}
+		if err := w.store(ts, ev, &meta); err != nil {
+			return err
+		}
+		n.threads[t] = ts
+		res.Accepted++
+		return w.release(ts, res)
+	}
+	if ts == nil {
+		return w.hold(t, ev, res, protocol.ErrUnknownThread)
+	}
+	if ts.Current.Deleted {
+		res.reject(fmt.Errorf("%w: %s", protocol.ErrThreadDeleted, t))
+		return nil
+	}
+	known, err := w.tx.Has(t, ev.ID())
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	if known {
+		res.Duplicates++
+		return nil
+	}
+	_, err = w.accept(ts, ev)
+	switch {
+	case err == nil:
+		res.Accepted++
+		return w.release(ts, res)
+	case errors.Is(err, errStorage):
+		return err
+	case protocol.IsHold(err):
+		return w.hold(t, ev, res, err)
+	case errors.Is(err, protocol.ErrEquivocation):
+		if rerr := w.tx.RecordEquivocation(t, ev); rerr != nil {
+			return fmt.Errorf("%w: %w", errStorage, rerr)
+		}
+		n.log.Warn("equivocation", "thread", t, "writer", ev.Writer, "seq", ev.Seq, "event", ev.ID())
+	}
+	res.reject(err)
+	return nil
+}
+
+func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, why error) error {
+	n := w.n
+	if n.heldCount >= MaxHeld {
+		res.reject(fmt.Errorf("%w (and the hold queue is full)", why))
+		return nil
+	}
+	if n.held[t] == nil {
+		n.held[t] = map[protocol.EventID]*protocol.Event{}
+	}
+	if _, dup := n.held[t][ev.ID()]; dup {
+		res.Duplicates++
+		return nil
+	}
+	if err := w.tx.Hold(t, ev); err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	n.held[t][ev.ID()] = ev
+	n.heldCount++
+	res.Held++
+	return nil
+}
+
+// release retries the events held for thread ts until none more passes.
+func (w *work) release(ts *protocol.ThreadState, res *IngestResult) error {
+	n := w.n
+	for progress := true; progress && len(n.held[ts.ID]) > 0; {
+		progress = false
+		for id, ev := range n.held[ts.ID] {
+			known, err := w.tx.Has(ts.ID, id)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errStorage, err)
+			}
+			var aerr error
+			if !known {
+				_, aerr = w.accept(ts, ev)
+			}
+			if errors.Is(aerr, errStorage) {
+				return aerr
+			}
+			if protocol.IsHold(aerr) {
+				continue
+			}
+			delete(n.held[ts.ID], id)
+			n.heldCount--
+			if err := w.tx.Unhold(ts.ID, id); err != nil {
+				return fmt.Errorf("%w: %w", errStorage, err)
+			}
+			switch {
+			case known:
+			case aerr == nil:
+				res.Accepted++
+				res.Released++
+				progress = true
+			default:
+				res.reject(aerr)
+			}
+		}
+	}
+	return nil
+}

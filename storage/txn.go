@@ -1,0 +1,467 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/weftnet/weft/protocol"
+)
+
+// Txn is one atomic write: events appended with every index they touch.
+// Reads through a Txn see its own writes.
+type Txn struct {
+	s   *Store
+	btx *badger.Txn
+	n   int
+}
+
+// MaxEventsPerTxn bounds how many events a caller should append in one Txn,
+// well inside Badger's transaction size limit.
+const MaxEventsPerTxn = 512
+
+// Update runs fn in one read-write transaction and commits it if fn returns
+// nil. With sync, the commit is on disk before Update returns.
+func (s *Store) Update(sync bool, fn func(tx *Txn) error) error {
+	btx := s.db.NewTransaction(true)
+	defer btx.Discard()
+	tx := &Txn{s: s, btx: btx}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := btx.Commit(); err != nil {
+		return fmt.Errorf("committing %d events: %w", tx.n, err)
+	}
+	if sync {
+		return s.db.Sync()
+	}
+	return nil
+}
+
+// Effect tells what an appended event changed in the visible state.
+type Effect struct {
+	// Visible: the event took effect (it is not void).
+	Visible bool
+	// Message is the message a message event acts on.
+	Message protocol.EventID
+	// Rematerialized lists messages whose state was recomputed because a
+	// control event arrived that sorts before some of their events.
+	Rematerialized []protocol.EventID
+	// Pruned counts events whose content was removed.
+	Pruned int
+}
+
+// Has reports whether the event is stored.
+func (tx *Txn) Has(thread protocol.ThreadID, id protocol.EventID) (bool, error) {
+	_, err := tx.btx.Get(metaKey(thread, id))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Meta returns a stored event's metadata.
+func (tx *Txn) Meta(thread protocol.ThreadID, id protocol.EventID) (*protocol.EventMeta, error) {
+	return getMeta(tx.btx, thread, id)
+}
+
+// Append stores an accepted event with all its indexes. ts must already
+// include the event (ThreadState.Apply) and meta must be its validated
+// metadata.
+func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protocol.EventMeta) (Effect, error) {
+	t := ts.ID
+	id := meta.ID
+	o := meta.Order()
+	b := tx.btx
+	tx.n++
+	var eff Effect
+	enc := ev.Encode(nil)
+	if err := firstErr(
+		b.Set(eventKey(t, id), enc),
+		b.Set(metaKey(t, id), meta.AppendBinary(nil)),
+		b.Set(locatorKey(id), t[:]),
+		b.Set(seqKey(t, meta.Writer, meta.Seq), id[:]),
+		b.Set(orderKey(t, o), []byte{byte(meta.Kind)}),
+		b.Set(tipKey(t, meta.Writer), tipValue(meta.Seq, id)),
+		b.Delete(heldKey(t, id)),
+	); err != nil {
+		return eff, err
+	}
+	rec, err := tx.threadRecord(t)
+	if err != nil {
+		return eff, err
+	}
+	rec.Heads = ts.Heads
+	switch {
+	case meta.Kind.IsControl():
+		if err := b.Set(controlKey(t, id), nil); err != nil {
+			return eff, err
+		}
+		eff.Visible = isEffective(ts, id)
+		if meta.Kind == protocol.KindThreadDelete && ts.Current.Deleted {
+			n, err := tx.pruneThread(ts, rec)
+			if err != nil {
+				return eff, err
+			}
+			eff.Pruned = n
+		} else if later, err := tx.hasMessageEventsAfter(t, o); err != nil {
+			return eff, err
+		} else if later {
+			eff.Rematerialized, err = tx.rematerialize(ts, rec, o)
+			if err != nil {
+				return eff, err
+			}
+		}
+	case meta.Kind == protocol.KindMessagePost:
+		eff.Message = id
+		snap := ts.SnapshotAt(o)
+		ms := protocol.NewMessageState(meta, &snap)
+		eff.Visible = !ms.Void
+		if err := tx.putMessage(t, rec, nil, &ms); err != nil {
+			return eff, err
+		}
+	default: // MessageUpdate, MessageDelete
+		eff.Message = meta.Target
+		if err := b.Set(actsKey(t, meta.Target, o), []byte{byte(meta.Kind)}); err != nil {
+			return eff, err
+		}
+		ms, err := getMessage(b, t, meta.Target)
+		if err != nil {
+			return eff, fmt.Errorf("target of %s: %w", id, err)
+		}
+		before := *ms
+		snap := ts.SnapshotAt(o)
+		eff.Visible = ms.Apply(meta, &snap)
+		if err := tx.putMessage(t, rec, &before, ms); err != nil {
+			return eff, err
+		}
+		if ms.Deleted {
+			n, err := tx.pruneMessage(t, ms)
+			if err != nil {
+				return eff, err
+			}
+			eff.Pruned = n
+		}
+	}
+	return eff, b.Set(threadKey(t), rec.encode())
+}
+
+func isEffective(ts *protocol.ThreadState, id protocol.EventID) bool {
+	// A control event is effective when folding it changed the state; the
+	// cheap, exact test is whether the fold up to and including it differs
+	// from the fold without it. Control events are rare, so fold twice.
+	ce, ok := ts.Control(id)
+	if !ok {
+		return false
+	}
+	o := ce.Meta.Order()
+	before := ts.SnapshotAt(o)
+	after := ts.SnapshotAt(protocol.Order{Lamport: o.Lamport, ID: nextID(o.ID)})
+	return after.Version != before.Version || after.Deleted != before.Deleted || ce.Meta.Kind == protocol.KindThreadCreate
+}
+
+// nextID returns the smallest ID above id (id+1), for exclusive bounds.
+func nextID(id protocol.EventID) protocol.EventID {
+	for i := len(id) - 1; i >= 0; i-- {
+		id[i]++
+		if id[i] != 0 {
+			break
+		}
+	}
+	return id
+}
+
+// putMessage writes a message's state and keeps the visible-message list
+// and the thread's counters in step with it.
+func (tx *Txn) putMessage(t protocol.ThreadID, rec *threadRecord, before, after *protocol.MessageState) error {
+	wasVisible := before != nil && before.Visible()
+	if err := tx.btx.Set(messageKey(t, after.ID), after.AppendBinary(nil)); err != nil {
+		return err
+	}
+	switch {
+	case after.Visible() && !wasVisible:
+		rec.Messages++
+		if after.Created > rec.LastMessageTime {
+			rec.LastMessageTime = after.Created
+		}
+		return tx.btx.Set(listKey(t, after.Order), nil)
+	case !after.Visible() && wasVisible:
+		rec.Messages--
+		return tx.btx.Delete(listKey(t, after.Order))
+	}
+	return nil
+}
+
+// pruneMessage removes the content of a deleted message: its post and every
+// update keep only their pruned form (header, hash, signature).
+func (tx *Txn) pruneMessage(t protocol.ThreadID, ms *protocol.MessageState) (int, error) {
+	ids := []protocol.EventID{ms.ID}
+	for _, u := range ms.Updates {
+		ids = append(ids, u.Event)
+	}
+	n := 0
+	for _, id := range ids {
+		pruned, err := tx.prune(t, id)
+		if err != nil {
+			return n, err
+		}
+		if pruned {
+			n++
+		}
+	}
+	// Updates that were void (and so are not in ms.Updates) carry content
+	// too: prune every event acting on the message.
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: key(pActs, t, ms.ID[:])})
+	defer it.Close()
+	var acts []protocol.EventID
+	for it.Rewind(); it.Valid(); it.Next() {
+		o, err := protocol.ParseOrderKey(it.Item().Key()[1+32+32:])
+		if err != nil {
+			return n, err
+		}
+		acts = append(acts, o.ID)
+	}
+	it.Close()
+	for _, id := range acts {
+		pruned, err := tx.prune(t, id)
+		if err != nil {
+			return n, err
+		}
+		if pruned {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// prune replaces a stored event by its pruned form.
+func (tx *Txn) prune(t protocol.ThreadID, id protocol.EventID) (bool, error) {
+	ev, err := getEvent(tx.btx, t, id)
+	if err != nil {
+		return false, err
+	}
+	if ev.Content == nil {
+		return false, nil
+	}
+	return true, tx.btx.Set(eventKey(t, id), ev.Pruned().Encode(nil))
+}
+
+// pruneThread removes a deleted thread's messages entirely and the content
+// of its control events. What stays is the tombstone sync needs: the
+// pruned control events, their metadata, the tips and the thread record.
+func (tx *Txn) pruneThread(ts *protocol.ThreadState, rec *threadRecord) (int, error) {
+	t := ts.ID
+	type kv struct {
+		key  []byte
+		kind protocol.Kind
+		o    protocol.Order
+	}
+	var victims []kv
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pOrder, t)})
+	for it.Rewind(); it.Valid(); it.Next() {
+		item := it.Item()
+		o, err := protocol.ParseOrderKey(item.Key()[33:])
+		if err != nil {
+			it.Close()
+			return 0, err
+		}
+		v, err := item.ValueCopy(nil)
+		if err != nil || len(v) != 1 {
+			it.Close()
+			return 0, fmt.Errorf("order index of %s: %v", o.ID, err)
+		}
+		victims = append(victims, kv{key: item.KeyCopy(nil), kind: protocol.Kind(v[0]), o: o})
+	}
+	it.Close()
+	n := 0
+	for _, v := range victims {
+		if v.kind.IsControl() {
+			if _, err := tx.prune(t, v.o.ID); err != nil {
+				return n, err
+			}
+			n++
+			continue
+		}
+		meta, err := getMeta(tx.btx, t, v.o.ID)
+		if err != nil {
+			return n, err
+		}
+		if err := firstErr(
+			tx.btx.Delete(eventKey(t, v.o.ID)),
+			tx.btx.Delete(metaKey(t, v.o.ID)),
+			tx.btx.Delete(locatorKey(v.o.ID)),
+			tx.btx.Delete(seqKey(t, meta.Writer, meta.Seq)),
+			tx.btx.Delete(v.key),
+		); err != nil {
+			return n, err
+		}
+		n++
+	}
+	for _, p := range []byte{pMessage, pList, pActs, pHeld} {
+		if err := tx.deletePrefix(threadPrefix(p, t)); err != nil {
+			return n, err
+		}
+	}
+	rec.Messages = 0
+	return n, nil
+}
+
+func (tx *Txn) deletePrefix(prefix []byte) error {
+	var keys [][]byte
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	for it.Rewind(); it.Valid(); it.Next() {
+		keys = append(keys, it.Item().KeyCopy(nil))
+	}
+	it.Close()
+	for _, k := range keys {
+		if err := tx.btx.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (tx *Txn) hasMessageEventsAfter(t protocol.ThreadID, o protocol.Order) (bool, error) {
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pOrder, t), PrefetchValues: false})
+	defer it.Close()
+	start := orderKey(t, protocol.Order{Lamport: o.Lamport, ID: nextID(o.ID)})
+	for it.Seek(start); it.Valid(); it.Next() {
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			return false, err
+		}
+		if len(v) == 1 && protocol.Kind(v[0]).IsMessage() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// rematerialize recomputes every message that has an event after position
+// from: a control event arrived late and may change whether they count.
+func (tx *Txn) rematerialize(ts *protocol.ThreadState, rec *threadRecord, from protocol.Order) ([]protocol.EventID, error) {
+	t := ts.ID
+	affected := map[protocol.EventID]bool{}
+	var order []protocol.EventID
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pOrder, t)})
+	for it.Seek(orderKey(t, from)); it.Valid(); it.Next() {
+		o, err := protocol.ParseOrderKey(it.Item().Key()[33:])
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		v, err := it.Item().ValueCopy(nil)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		if len(v) != 1 || !protocol.Kind(v[0]).IsMessage() {
+			continue
+		}
+		meta, err := getMeta(tx.btx, t, o.ID)
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+		if !affected[meta.Target] {
+			affected[meta.Target] = true
+			order = append(order, meta.Target)
+		}
+	}
+	it.Close()
+	for _, mid := range order {
+		old, err := getMessage(tx.btx, t, mid)
+		if err != nil {
+			return nil, err
+		}
+		post, err := getMeta(tx.btx, t, mid)
+		if err != nil {
+			return nil, err
+		}
+		snap := ts.SnapshotAt(post.Order())
+		ms := protocol.NewMessageState(post, &snap)
+		ait := tx.btx.NewIterator(badger.IteratorOptions{Prefix: key(pActs, t, mid[:])})
+		var acts []protocol.EventID
+		for ait.Rewind(); ait.Valid(); ait.Next() {
+			o, err := protocol.ParseOrderKey(ait.Item().Key()[1+32+32:])
+			if err != nil {
+				ait.Close()
+				return nil, err
+			}
+			acts = append(acts, o.ID)
+		}
+		ait.Close()
+		for _, aid := range acts {
+			am, err := getMeta(tx.btx, t, aid)
+			if err != nil {
+				return nil, err
+			}
+			s := ts.SnapshotAt(am.Order())
+			ms.Apply(am, &s)
+		}
+		if old.Deleted && !ms.Deleted {
+			// Content removed for a delete that is now void cannot come
+			// back; the message stays deleted rather than show nothing.
+			ms.Deleted = true
+		}
+		if err := tx.putMessage(t, rec, old, &ms); err != nil {
+			return nil, err
+		}
+		if ms.Deleted && !old.Deleted {
+			if _, err := tx.pruneMessage(t, &ms); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return order, nil
+}
+
+// Hold keeps an event whose parents are missing until they arrive.
+func (tx *Txn) Hold(thread protocol.ThreadID, ev *protocol.Event) error {
+	return tx.btx.Set(heldKey(thread, ev.ID()), ev.Encode(nil))
+}
+
+// Unhold forgets a held event (it was accepted or finally rejected).
+func (tx *Txn) Unhold(thread protocol.ThreadID, id protocol.EventID) error {
+	return tx.btx.Delete(heldKey(thread, id))
+}
+
+// RecordEquivocation notes that ev reused a (writer, sequence) pair.
+func (tx *Txn) RecordEquivocation(thread protocol.ThreadID, ev *protocol.Event) error {
+	id := ev.ID()
+	return tx.btx.Set(equivocKey(thread, ev.Writer, ev.Seq), id[:])
+}
+
+func tipValue(seq uint64, id protocol.EventID) []byte {
+	v := binary.BigEndian.AppendUint64(nil, seq)
+	return append(v, id[:]...)
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// Message returns a message's state as this transaction sees it.
+func (tx *Txn) Message(t protocol.ThreadID, id protocol.EventID) (*protocol.MessageState, error) {
+	return getMessage(tx.btx, t, id)
+}
+
+// Event returns a stored event as this transaction sees it.
+func (tx *Txn) Event(t protocol.ThreadID, id protocol.EventID) (*protocol.Event, error) {
+	return getEvent(tx.btx, t, id)
+}
+
+// Stats returns a thread's message counters as this transaction sees them.
+func (tx *Txn) Stats(t protocol.ThreadID) (ThreadStats, error) {
+	r, err := getThreadRecord(tx.btx, t)
+	if err != nil {
+		return ThreadStats{}, err
+	}
+	return ThreadStats{Messages: r.Messages, LastMessageTime: r.LastMessageTime}, nil
+}
