@@ -19,7 +19,8 @@ const userIDHRP = "weft"
 //
 // A UserID obtained from [ParseUserID], [UserIDFromBytes],
 // [UserID.UnmarshalText] or [Identity.UserID] is always a valid public key.
-// The zero UserID is not a valid public key; it means "no user".
+// The zero UserID is not a valid public key; it means "no user", and its
+// MarshalText form is the empty string (which UnmarshalText accepts back).
 type UserID [32]byte
 
 // ParseUserID parses a user ID in its text form, "weft1..." in lower case.

@@ -326,3 +326,6 @@ func (n *Node) guard(r *request, w *work) (err error) {
 	}()
 	return r.fn(w)
 }
+
+// Home returns the node's home directory.
+func (n *Node) Home() string { return n.cfg.Home }

@@ -117,4 +117,3 @@ func (n *Node) loadMessageView(user crypto.UserID, t protocol.ThreadID, ms *prot
 	}
 	return n.messageView(user, t, ms, ev, meta), nil
 }
-

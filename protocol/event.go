@@ -48,10 +48,10 @@ type Event struct {
 	Kind    Kind
 	Thread  ThreadID // zero in a ThreadCreate: its own ID is the thread ID
 	Writer  crypto.UserID
-	Seq     uint64 // 1, 2, 3... per writer and thread
-	Lamport uint64 // 1 + the highest Lamport time among the parents; 1 for a ThreadCreate
-	Time    int64  // author's clock, Unix milliseconds; shown, never used for order
-	Epoch   uint32 // key epoch the content is sealed with (the new epoch for a rotation)
+	Seq     uint64    // 1, 2, 3... per writer and thread
+	Lamport uint64    // 1 + the highest Lamport time among the parents; 1 for a ThreadCreate
+	Time    int64     // author's clock, Unix milliseconds; shown, never used for order
+	Epoch   uint32    // key epoch the content is sealed with (the new epoch for a rotation)
 	Parents []EventID // sorted, distinct: the heads the writer had seen (plus the target of a message edit)
 
 	Control Control
@@ -63,8 +63,8 @@ type Event struct {
 
 	Sig []byte
 
-	id     EventID // cached by Seal and Decode
-	hasID  bool
+	id    EventID // cached by Seal and Decode
+	hasID bool
 }
 
 // Control is the never-pruned, kind-specific part of an event.

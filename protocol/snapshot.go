@@ -15,11 +15,11 @@ type Snapshot struct {
 	Policy   Policy
 	Deleted  bool
 
-	Epoch      uint32        // epoch of the current key
-	MaxEpoch   uint32        // highest epoch number folded so far
-	KeyRef     EventID       // event that introduced the current key
+	Epoch      uint32          // epoch of the current key
+	MaxEpoch   uint32          // highest epoch number folded so far
+	KeyRef     EventID         // event that introduced the current key
 	KeyHolders []crypto.UserID // who received the current key
-	Keys       []KeyIntro    // every key introduced, in linear order
+	Keys       []KeyIntro      // every key introduced, in linear order
 
 	PublicMetaFrom  EventID // control event whose publicMeta is current
 	PrivateMetaFrom EventID // control event whose privateMeta is current
