@@ -340,7 +340,8 @@ func TestUnsortedParentsAreMalformed(t *testing.T) {
 	}
 }
 
-// Events whose fields do not fit their kind cannot be signed or decoded.
+// Events whose fields do not fit their kind cannot be signed, pass
+// CheckEvent or (if the field is on the wire for the kind) be decoded.
 func TestShapeRules(t *testing.T) {
 	f, evs := everyKind(t)
 	byName := map[string]*protocol.Event{}
@@ -350,37 +351,43 @@ func TestShapeRules(t *testing.T) {
 	someID := f.create.ID()
 	for _, tc := range []struct {
 		from   string
+		onWire bool // the broken field is encoded for this kind
 		mutate func(*protocol.Event)
 	}{
-		{"post", func(e *protocol.Event) { e.Control.Target = someID }},
-		{"post", func(e *protocol.Event) { e.Control.AddUsers = uids(t, "dave") }},
-		{"post", func(e *protocol.Event) { e.Seq = 0 }},
-		{"post", func(e *protocol.Event) { e.Lamport = 0 }},
-		{"post", func(e *protocol.Event) { e.Thread = protocol.ThreadID{} }},
-		{"message-update", func(e *protocol.Event) { e.Control.Target = protocol.EventID{} }},
-		{"message-delete", func(e *protocol.Event) { e.Content = &protocol.Content{Data: []byte("x")} }},
-		{"thread-delete", func(e *protocol.Event) { e.Content = &protocol.Content{PublicMeta: []byte("x")} }},
-		{"create", func(e *protocol.Event) { e.Content.Data = []byte("x") }},
-		{"create", func(e *protocol.Event) { e.Thread = protocol.ThreadID(someID) }},
-		{"create", func(e *protocol.Event) { e.Seq = 2 }},
-		{"create", func(e *protocol.Event) { e.Epoch = 1 }},
-		{"create", func(e *protocol.Event) { e.Parents = []protocol.EventID{someID} }},
-		{"create", func(e *protocol.Event) { e.Control.Policy.Post = protocol.RoleAuthor }},
-		{"create", func(e *protocol.Event) { e.Control.NewEpoch = true }},
-		{"create", func(e *protocol.Event) { slices.Reverse(e.Control.AddUsers) }},
-		{"create", func(e *protocol.Event) { e.Control.Keys[0].Wrapped = e.Control.Keys[0].Wrapped[1:] }},
-		{"create", func(e *protocol.Event) { e.Control.Keys[0], e.Control.Keys[1] = e.Control.Keys[1], e.Control.Keys[0] }},
-		{"update-everything", func(e *protocol.Event) { e.Control.SetPolicy = false }},
-		{"update-everything", func(e *protocol.Event) { e.Control.SetPublicMeta = false }},
-		{"update-everything", func(e *protocol.Event) { e.Control.Target = someID }},
-		{"update-everything", func(e *protocol.Event) { e.Content.Data = []byte("x") }},
+		{"post", false, func(e *protocol.Event) { e.Control.Target = someID }},
+		{"post", false, func(e *protocol.Event) { e.Control.AddUsers = uids(t, "dave") }},
+		{"post", true, func(e *protocol.Event) { e.Seq = 0 }},
+		{"post", true, func(e *protocol.Event) { e.Lamport = 0 }},
+		{"post", true, func(e *protocol.Event) { e.Thread = protocol.ThreadID{} }},
+		{"message-update", true, func(e *protocol.Event) { e.Control.Target = protocol.EventID{} }},
+		{"message-delete", true, func(e *protocol.Event) { e.Content = &protocol.Content{Data: []byte("x")} }},
+		{"thread-delete", true, func(e *protocol.Event) { e.Content = &protocol.Content{PublicMeta: []byte("x")} }},
+		{"create", true, func(e *protocol.Event) { e.Content.Data = []byte("x") }},
+		{"create", true, func(e *protocol.Event) { e.Thread = protocol.ThreadID(someID) }},
+		{"create", true, func(e *protocol.Event) { e.Seq = 2 }},
+		{"create", true, func(e *protocol.Event) { e.Epoch = 1 }},
+		{"create", true, func(e *protocol.Event) { e.Parents = []protocol.EventID{someID} }},
+		{"create", true, func(e *protocol.Event) { e.Control.Policy.Post = protocol.RoleAuthor }},
+		{"create", true, func(e *protocol.Event) { e.Control.Policy.EditMessage = 0 }},
+		{"create", false, func(e *protocol.Event) { e.Control.NewEpoch = true }},
+		{"create", true, func(e *protocol.Event) { slices.Reverse(e.Control.AddUsers) }},
+		{"create", true, func(e *protocol.Event) { e.Control.AddManagers = append(e.Control.AddManagers, e.Control.AddManagers[0]) }},
+		{"create", true, func(e *protocol.Event) { e.Control.Keys[0].Wrapped = e.Control.Keys[0].Wrapped[1:] }},
+		{"create", true, func(e *protocol.Event) { e.Control.Keys[0], e.Control.Keys[1] = e.Control.Keys[1], e.Control.Keys[0] }},
+		{"update-everything", false, func(e *protocol.Event) { e.Control.SetPolicy = false }},
+		{"update-everything", true, func(e *protocol.Event) { e.Control.SetPublicMeta = false }},
+		{"update-everything", false, func(e *protocol.Event) { e.Control.Target = someID }},
+		{"update-everything", true, func(e *protocol.Event) { e.Content.Data = []byte("x") }},
 	} {
 		ev := mustDecode(t, byName[tc.from].Encode(nil))
 		tc.mutate(ev)
+		if err := protocol.CheckEvent(ev, protocol.DefaultLimits()); !errors.Is(err, protocol.ErrMalformed) {
+			t.Errorf("%s: CheckEvent of a malformed event = %v, want ErrMalformed", tc.from, err)
+		}
 		if err := ev.Sign(ident(t, userName(t, ev.Writer))); !errors.Is(err, protocol.ErrMalformed) {
 			t.Errorf("%s: Sign of a malformed event = %v, want ErrMalformed", tc.from, err)
 		}
-		if _, err := protocol.Decode(ev.Encode(nil)); !errors.Is(err, protocol.ErrMalformed) {
+		if _, err := protocol.Decode(ev.Encode(nil)); tc.onWire && !errors.Is(err, protocol.ErrMalformed) {
 			t.Errorf("%s: Decode of a malformed event = %v, want ErrMalformed", tc.from, err)
 		}
 	}
@@ -425,7 +432,7 @@ func TestTamperedHeaderFailsSignature(t *testing.T) {
 		{"epoch", func(e *protocol.Event) { e.Epoch++ }},
 		{"thread", func(e *protocol.Event) { e.Thread[0] ^= 1 }},
 		{"writer", func(e *protocol.Event) { e.Writer = uid(t, "carol") }},
-		{"parents", func(e *protocol.Event) { e.Parents = []protocol.EventID{f.create.ID()} }},
+		{"parents", func(e *protocol.Event) { e.Parents = sortIDs(f.create.ID(), protocol.EventID{1}) }},
 		{"signature", func(e *protocol.Event) { e.Sig[10] ^= 1 }},
 		{"content hash", func(e *protocol.Event) { e.ContentHash[0] ^= 1 }},
 	} {
@@ -436,8 +443,9 @@ func TestTamperedHeaderFailsSignature(t *testing.T) {
 			if err := protocol.CheckEvent(dec, protocol.DefaultLimits()); !errors.Is(err, protocol.ErrBadSignature) {
 				t.Errorf("CheckEvent = %v, want ErrBadSignature", err)
 			}
-			if dec.ID() == post.ID() {
-				t.Errorf("tampering kept the event ID")
+			// The ID covers everything signed, not the signature itself.
+			if sameID := dec.ID() == post.ID(); sameID != (tc.name == "signature") {
+				t.Errorf("tampering with the %s: same ID = %v", tc.name, sameID)
 			}
 		})
 	}

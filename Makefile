@@ -1,0 +1,39 @@
+# Targets shared by CI (.ci/run) and humans.
+GO       ?= go
+FUZZTIME ?= 5s
+PKGS     := ./...
+
+.PHONY: all build test race fuzz bench lint tools
+
+all: lint test
+
+build:
+	$(GO) build -o weft ./cmd/weft
+
+test:
+	$(GO) test ./...
+
+# The concurrent packages under the race detector.
+race:
+	$(GO) test -race ./node/... ./storage/...
+
+# Every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; \
+	    $(GO) test $$pkg -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME); \
+	  done; \
+	done
+
+bench:
+	$(GO) test ./... -run='^$$' -bench=. -benchmem
+
+tools:
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint:
+	@test -z "$$(gofmt -l .)" || (echo "gofmt needed:"; gofmt -l .; exit 1)
+	$(GO) vet ./...
+	@command -v staticcheck >/dev/null 2>&1 || $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+	$$($(GO) env GOPATH)/bin/staticcheck ./... 
