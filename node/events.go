@@ -173,7 +173,7 @@ type emission struct {
 
 // noteEffect records the events an accepted event causes.
 func (w *work) noteEffect(ts *protocol.ThreadState, ev *protocol.Event, meta *protocol.EventMeta, eff storage.Effect, prevUsers []crypto.UserID) {
-	if !eff.Visible && len(eff.Rematerialized) == 0 {
+	if len(w.n.subs) == 0 || (!eff.Visible && len(eff.Rematerialized) == 0) {
 		return
 	}
 	t := ts.ID

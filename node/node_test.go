@@ -670,3 +670,56 @@ func TestIngestIdempotentAndRejects(t *testing.T) {
 		t.Fatalf("stored %d events, want 6", len(ids))
 	}
 }
+
+func TestImportIdentity(t *testing.T) {
+	ctx := context.Background()
+	n := openNode(t, t.TempDir(), "pw")
+	defer n.Close()
+	id, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{3}, 32))
+	got, err := n.ImportIdentity(ctx, "imported", id.String())
+	if err != nil || got != id.UserID() {
+		t.Fatalf("ImportIdentity: %v %s", err, got)
+	}
+	bad := id.String()
+	bad = bad[:len(bad)-1] + string("QPZRY9X8"[(bytes.IndexByte([]byte("QPZRY9X8"), bad[len(bad)-1])+1)%8])
+	if _, err := n.ImportIdentity(ctx, "typo", bad); !errors.Is(err, node.ErrBadInput) || !errors.Is(err, crypto.ErrMalformedIdentity) {
+		t.Fatalf("ImportIdentity with a typo: %v", err)
+	}
+	if ids := n.Identities(); len(ids) != 1 || ids[0].Name != "imported" {
+		t.Fatalf("identities: %+v", ids)
+	}
+	if _, err := n.As(crypto.UserID{1}).SendMessage(ctx, protocol.ThreadID{}, nil, nil, nil); !errors.Is(err, node.ErrUnknownIdentity) {
+		t.Fatalf("unknown identity: %v", err)
+	}
+}
+
+func TestCorruptStoredContent(t *testing.T) {
+	ctx := context.Background()
+	n, a, _, _ := trio(t)
+	th, _ := a.CreateThread(ctx, nil, nil, nil, nil, nil)
+	mid := mustSend(t, a, th, "original")
+	ev, err := n.Store().Event(th, mid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone with access to the disk swaps the public metadata.
+	ev.Content.PublicMeta = []byte("pub:forged")
+	key := append(append([]byte{'e'}, th[:]...), mid[:]...)
+	if err := n.Store().DB().Update(func(txn *badger.Txn) error { return txn.Set(key, ev.Encode(nil)) }); err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.GetMessage(ctx, mid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.StatusCode != node.StatusUnverified || m.PublicMeta != nil || m.Data != nil {
+		t.Fatalf("tampered message: status %d publicMeta %q", m.StatusCode, m.PublicMeta)
+	}
+	// Garbage in place of the event is an error, not a panic.
+	if err := n.Store().DB().Update(func(txn *badger.Txn) error { return txn.Set(key, []byte{1, 2, 3}) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetMessage(ctx, mid); err == nil {
+		t.Fatal("garbage event read without error")
+	}
+}

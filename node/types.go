@@ -26,6 +26,7 @@ const (
 	StatusNoKey        = 1 // the reader holds no key for the epoch it was sealed with
 	StatusDecryptError = 2 // the ciphertext did not open: tampered or corrupt
 	StatusDeleted      = 3 // the content was deleted
+	StatusUnverified   = 4 // the stored content does not match its signature
 )
 
 // Thread is a thread as a member sees it.

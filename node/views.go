@@ -88,6 +88,10 @@ func (n *Node) messageView(user crypto.UserID, t protocol.ThreadID, ms *protocol
 		m.StatusCode, m.Status = StatusDeleted, "content not stored"
 		return m
 	}
+	if !content.ContentMatches() {
+		m.StatusCode, m.Status = StatusUnverified, "content does not match its author's signature (corrupt store?)"
+		return m
+	}
 	if content.Content != nil {
 		m.PublicMeta = content.Content.PublicMeta
 	}
