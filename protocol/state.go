@@ -364,6 +364,13 @@ func (ts *ThreadState) NextHeader(ev *Event, writer crypto.UserID, extra ...Even
 	ev.Writer = writer
 	ev.Seq = ts.Tips[writer].Seq + 1
 	parents := slices.Clone(ts.Heads)
+	if room := MaxParents - 1 - len(extra); len(parents) > room {
+		// Many concurrent writers: name the latest heads. The others stay
+		// heads and the next event names them; any known event may be a
+		// parent, so this only delays, never breaks, the merge.
+		slices.SortFunc(parents, func(a, b EventMeta) int { return b.Order().Compare(a.Order()) })
+		parents = parents[:room]
+	}
 	for _, x := range extra {
 		if !slices.ContainsFunc(parents, func(h EventMeta) bool { return h.ID == x.ID }) {
 			parents = append(parents, x)
