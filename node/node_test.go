@@ -723,3 +723,58 @@ func TestCorruptStoredContent(t *testing.T) {
 		t.Fatal("garbage event read without error")
 	}
 }
+
+// foreignPosts builds a thread written elsewhere and count posts of size
+// bytes of data, encoded as they would arrive from another replica.
+func foreignPosts(t *testing.T, count, size int) (protocol.ThreadID, [][]byte) {
+	t.Helper()
+	writer, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{8}, 32))
+	genesis, key, err := protocol.NewThread(writer, nil, nil, protocol.DefaultPolicy(), nil, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, gm, err := protocol.NewThreadState(genesis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring := protocol.KeyRing{gm.ID: key}
+	raw := [][]byte{genesis.Encode(nil)}
+	data := bytes.Repeat([]byte{'x'}, size)
+	for i := 0; i < count; i++ {
+		ev, err := protocol.NewPost(ts, writer, ring, nil, nil, data, int64(i+2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := ts.Validate(ev, ts.Heads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Apply(ev, meta)
+		raw = append(raw, ev.Encode(nil))
+	}
+	return ts.ID, raw
+}
+
+// A batch bigger than one Badger transaction is committed in parts, each
+// event whole, instead of failing.
+func TestIngestLargeBatch(t *testing.T) {
+	ctx := context.Background()
+	n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	th, raw := foreignPosts(t, 1200, 3500)
+	res, err := n.Ingest(ctx, raw)
+	if err != nil || res.Accepted != len(raw) {
+		t.Fatalf("Ingest: %v %+v", err, res)
+	}
+	ids, err := n.Store().OrderedIDs(th)
+	if err != nil || len(ids) != len(raw) {
+		t.Fatalf("stored %d events (%v), want %d", len(ids), err, len(raw))
+	}
+	st, _ := n.Store().Stats(th)
+	if st.Messages != 1200 {
+		t.Fatalf("visible messages %d", st.Messages)
+	}
+}

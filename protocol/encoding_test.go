@@ -86,8 +86,8 @@ func TestEncodeRoundTripEveryKind(t *testing.T) {
 				t.Errorf("EncodedSize = %d, Encode gives %d bytes", got, len(enc))
 			}
 			dec := mustDecode(t, enc)
-			if dec.ID() != ev.ID() {
-				t.Fatalf("decoded ID %s, signed ID %s", dec.ID(), ev.ID())
+			if dec.ID() != ev.ID() || dec.ID() != independentID(enc, dec) {
+				t.Fatalf("decoded ID %s, signed ID %s, SHA-256 of the signed bytes %s", dec.ID(), ev.ID(), independentID(enc, dec))
 			}
 			if dec.Kind != ev.Kind || dec.Writer != ev.Writer || dec.Seq != ev.Seq || dec.Lamport != ev.Lamport ||
 				dec.Time != ev.Time || dec.Epoch != ev.Epoch || !slices.Equal(dec.Parents, ev.Parents) {
@@ -187,7 +187,7 @@ func TestPrunedEventsRoundTripAndStayValid(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	f, evs := everyKind(t)
+	_, evs := everyKind(t)
 	post := evs[1].ev
 	if post.Kind != protocol.KindMessagePost {
 		t.Fatal("everyKind changed")
@@ -243,7 +243,6 @@ func TestDecodeErrors(t *testing.T) {
 			}
 		})
 	}
-	_ = f
 }
 
 // contentEncoding is the wire form of a content part (three length-prefixed
@@ -255,6 +254,56 @@ func contentEncoding(c *protocol.Content) []byte {
 		b = append(b, f...)
 	}
 	return b
+}
+
+// controlOffset is where the control part of ev's encoding starts
+// (computed from the documented layout, independently of the package).
+func controlOffset(ev *protocol.Event) int {
+	n := 1 + 1 + 32 + 32
+	for _, v := range []uint64{ev.Seq, ev.Lamport, uint64(ev.Time), uint64(ev.Epoch), uint64(len(ev.Parents))} {
+		n += len(binary.AppendUvarint(nil, v))
+	}
+	return n + 32*len(ev.Parents)
+}
+
+// Unknown flag bits are not silently dropped (that would break the
+// round trip and let two encodings share an ID).
+func TestDecodeUnknownFlags(t *testing.T) {
+	f, evs := everyKind(t)
+	// ThreadCreate: nonce, users, managers, then the 4 policy bytes.
+	create := f.create.Encode(nil)
+	off := controlOffset(f.create) + 32
+	for _, l := range [][]crypto.UserID{f.create.Control.AddUsers, f.create.Control.AddManagers} {
+		off += len(binary.AppendUvarint(nil, uint64(len(l)))) + 32*len(l)
+	}
+	if want := []byte{1, 4, 4, 1}; !bytes.Equal(create[off:off+4], want) {
+		t.Fatalf("policy bytes %v, want DefaultPolicy's %v", create[off:off+4], want)
+	}
+	for i, v := range map[int]byte{0: 3, 1: 0, 2: 6, 3: 2} {
+		b := bytes.Clone(create)
+		b[off+i] = v
+		if _, err := protocol.Decode(b); !errors.Is(err, protocol.ErrMalformed) {
+			t.Errorf("policy byte %d = %d: Decode = %v, want ErrMalformed", i, v, err)
+		}
+	}
+	// ThreadUpdate: the flags byte starts the control part.
+	var upd *protocol.Event
+	for _, ne := range evs {
+		if ne.name == "update-everything" {
+			upd = ne.ev
+		}
+	}
+	b := upd.Encode(nil)
+	if b[controlOffset(upd)] != 0x0f {
+		t.Fatalf("update flags %#x, want all four set", b[controlOffset(upd)])
+	}
+	for _, bit := range []byte{0x10, 0x80} {
+		c := bytes.Clone(b)
+		c[controlOffset(upd)] |= bit
+		if _, err := protocol.Decode(c); !errors.Is(err, protocol.ErrMalformed) {
+			t.Errorf("update flag %#x: Decode = %v, want ErrMalformed", bit, err)
+		}
+	}
 }
 
 func TestDecodeNonMinimalVarintMessage(t *testing.T) {
@@ -340,6 +389,30 @@ func TestUnsortedParentsAreMalformed(t *testing.T) {
 	}
 }
 
+func TestPolicyCheck(t *testing.T) {
+	if err := protocol.DefaultPolicy().Check(); err != nil {
+		t.Errorf("DefaultPolicy: %v", err)
+	}
+	for _, p := range []protocol.Policy{
+		{},
+		{Post: protocol.RoleAuthor, EditMessage: protocol.RoleAuthor, DeleteMessage: protocol.RoleAuthor},
+		{Post: protocol.RoleMember, EditMessage: 0, DeleteMessage: protocol.RoleAuthor},
+		{Post: protocol.RoleMember, EditMessage: protocol.RoleAuthor, DeleteMessage: 6},
+	} {
+		if err := p.Check(); err == nil {
+			t.Errorf("%+v: Check = nil", p)
+		}
+	}
+	for _, r := range []protocol.Role{protocol.RoleMember, protocol.RoleManager, protocol.RoleAuthor, protocol.RoleAuthorOrManager, protocol.RoleNobody} {
+		if got, err := protocol.ParseRole(r.String()); err != nil || got != r {
+			t.Errorf("ParseRole(%q) = %v, %v", r.String(), got, err)
+		}
+	}
+	if _, err := protocol.ParseRole("admin"); err == nil {
+		t.Errorf("ParseRole(admin) succeeded")
+	}
+}
+
 // Events whose fields do not fit their kind cannot be signed, pass
 // CheckEvent or (if the field is on the wire for the kind) be decoded.
 func TestShapeRules(t *testing.T) {
@@ -371,9 +444,12 @@ func TestShapeRules(t *testing.T) {
 		{"create", true, func(e *protocol.Event) { e.Control.Policy.EditMessage = 0 }},
 		{"create", false, func(e *protocol.Event) { e.Control.NewEpoch = true }},
 		{"create", true, func(e *protocol.Event) { slices.Reverse(e.Control.AddUsers) }},
-		{"create", true, func(e *protocol.Event) { e.Control.AddManagers = append(e.Control.AddManagers, e.Control.AddManagers[0]) }},
+		{"create", true, func(e *protocol.Event) {
+			e.Control.AddManagers = append(e.Control.AddManagers, e.Control.AddManagers[0])
+		}},
 		{"create", true, func(e *protocol.Event) { e.Control.Keys[0].Wrapped = e.Control.Keys[0].Wrapped[1:] }},
 		{"create", true, func(e *protocol.Event) { e.Control.Keys[0], e.Control.Keys[1] = e.Control.Keys[1], e.Control.Keys[0] }},
+		{"create", true, func(e *protocol.Event) { e.Control.Keys = slices.Insert(e.Control.Keys, 0, e.Control.Keys[0]) }},
 		{"update-everything", false, func(e *protocol.Event) { e.Control.SetPolicy = false }},
 		{"update-everything", true, func(e *protocol.Event) { e.Control.SetPublicMeta = false }},
 		{"update-everything", false, func(e *protocol.Event) { e.Control.Target = someID }},
@@ -396,23 +472,30 @@ func TestShapeRules(t *testing.T) {
 func TestTamperedContentFailsSignature(t *testing.T) {
 	_, evs := everyKind(t)
 	for _, ne := range evs {
-		for _, mutate := range []func(*protocol.Content){
+		for i, mutate := range []func(*protocol.Content){
 			func(c *protocol.Content) { c.PublicMeta = append(c.PublicMeta, 'x') },
 			func(c *protocol.Content) { c.PrivateMeta = nil },
 			func(c *protocol.Content) { c.Data = append(c.Data, 'x') },
+			func(c *protocol.Content) { c.PublicMeta, c.PrivateMeta = c.PrivateMeta, c.PublicMeta },
 		} {
 			ev := mustDecode(t, ne.ev.Encode(nil))
 			mutate(ev.Content)
-			if err := ev.VerifySignature(); !errors.Is(err, protocol.ErrBadSignature) {
-				// A mutation may happen to be a no-op only if it removes nothing.
-				if !bytes.Equal(contentEncoding(ev.Content), contentEncoding(ne.ev.Content)) {
-					t.Errorf("%s: tampered content: VerifySignature = %v, want ErrBadSignature", ne.name, err)
-				}
+			if bytes.Equal(contentEncoding(ev.Content), contentEncoding(ne.ev.Content)) {
+				continue // a no-op for this event (e.g. no private metadata to drop)
 			}
-			// Whatever the content, a wire copy of it does not pass either.
-			if dec, err := protocol.Decode(ev.Encode(nil)); err == nil && !bytes.Equal(contentEncoding(ev.Content), contentEncoding(ne.ev.Content)) {
+			if err := ev.VerifySignature(); !errors.Is(err, protocol.ErrBadSignature) {
+				t.Errorf("%s: tampered content %d: VerifySignature = %v, want ErrBadSignature", ne.name, i, err)
+			}
+			if ev.ContentMatches() {
+				t.Errorf("%s: tampered content %d: ContentMatches = true", ne.name, i)
+			}
+			if !ne.ev.ContentMatches() || !ev.Pruned().ContentMatches() {
+				t.Errorf("%s: ContentMatches is false for the original or a pruned copy", ne.name)
+			}
+			// The same on the wire (if the tampered event still decodes).
+			if dec, err := protocol.Decode(ev.Encode(nil)); err == nil {
 				if err := protocol.CheckEvent(dec, protocol.DefaultLimits()); !errors.Is(err, protocol.ErrBadSignature) {
-					t.Errorf("%s: tampered content after the wire: CheckEvent = %v, want ErrBadSignature", ne.name, err)
+					t.Errorf("%s: tampered content %d on the wire: CheckEvent = %v, want ErrBadSignature", ne.name, i, err)
 				}
 			}
 		}
@@ -605,11 +688,18 @@ func TestEventMetaRoundTrip(t *testing.T) {
 		if _, err := protocol.DecodeEventMeta(bad); !errors.Is(err, protocol.ErrUnknownVersion) {
 			t.Errorf("%s: unknown version: %v", ne.name, err)
 		}
+		for _, k := range []byte{0, 7, 255} {
+			bad := bytes.Clone(b)
+			bad[1] = k
+			if _, err := protocol.DecodeEventMeta(bad); !errors.Is(err, protocol.ErrMalformed) {
+				t.Errorf("%s: kind %d: %v", ne.name, k, err)
+			}
+		}
 	}
 }
 
 func TestMessageStateRoundTrip(t *testing.T) {
-	f, evs := everyKind(t)
+	f, _ := everyKind(t)
 	// Fold the messages of everyKind's thread and round-trip each state.
 	msgs := foldMessages(f.ts, f.metas)
 	if len(msgs) < 3 {
@@ -634,11 +724,22 @@ func TestMessageStateRoundTrip(t *testing.T) {
 		if _, err := protocol.DecodeMessageState(append(b, 0)); !errors.Is(err, protocol.ErrMalformed) {
 			t.Errorf("trailing byte: %v", err)
 		}
+		for _, flag := range []byte{4, 0x80} {
+			bad := bytes.Clone(b)
+			bad[1] |= flag
+			if _, err := protocol.DecodeMessageState(bad); !errors.Is(err, protocol.ErrMalformed) {
+				t.Errorf("unknown flag %#x: %v", flag, err)
+			}
+		}
+		bad := bytes.Clone(b)
+		bad[0] = 2
+		if _, err := protocol.DecodeMessageState(bad); !errors.Is(err, protocol.ErrUnknownVersion) {
+			t.Errorf("unknown version: %v", err)
+		}
 	}
 	if !edited {
 		t.Errorf("no edited message in the fold")
 	}
-	_ = evs
 }
 
 // foldMessages computes the message states of a thread from the metadata of

@@ -82,7 +82,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		_ = protocol.CheckEvent(ev, protocol.DefaultLimits())
 		_ = ev.VerifySignature()
 		_ = ev.SealAAD(protocol.FieldData)
-		_, _ = protocol.NewThreadState(ev)
+		_, _, _ = protocol.NewThreadState(ev)
 		p := ev.Pruned()
 		pb := p.Encode(nil)
 		pd, err := protocol.Decode(pb)

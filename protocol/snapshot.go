@@ -43,12 +43,19 @@ func (s *Snapshot) IsUser(u crypto.UserID) bool { return containsUser(s.Users, u
 // IsManager reports whether u is a manager.
 func (s *Snapshot) IsManager(u crypto.UserID) bool { return containsUser(s.Managers, u) }
 
-// NeedsRotation reports whether someone who is no longer a member holds the
-// current key, which happens when concurrent changes each remove someone:
-// a manager should start a new epoch before anyone posts again.
+// NeedsRotation reports whether the current key's holders are not exactly
+// the members: concurrent changes can leave a removed member holding it (two
+// managers each removing someone) or a new member without it (an addition
+// concurrent with a rotation). A manager should start a new epoch before
+// anyone posts again; NewUpdate does so by itself.
 func (s *Snapshot) NeedsRotation() bool {
 	for _, h := range s.KeyHolders {
 		if !s.IsUser(h) {
+			return true
+		}
+	}
+	for _, u := range s.Users {
+		if !containsUser(s.KeyHolders, u) {
 			return true
 		}
 	}

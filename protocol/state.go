@@ -253,6 +253,11 @@ func checkUpdate(snap *Snapshot, ev *Event) error {
 	}
 	for _, k := range c.Keys {
 		if k.Source.IsZero() {
+			// A key introduced by this event: only a new epoch has one,
+			// and checkNewKeys checked who received it.
+			if !c.NewEpoch {
+				return fmt.Errorf("%w: a new key in an update that starts no epoch", ErrBadKeys)
+			}
 			continue
 		}
 		intro, ok := snap.HasKey(k.Source)

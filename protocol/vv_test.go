@@ -155,16 +155,16 @@ func TestVersionVectorEncoding(t *testing.T) {
 		t.Errorf("different vectors have the same digest")
 	}
 
-	entry := func(b byte, seq byte) []byte { return append(w(b)[:], seq) }
+	entry := func(b byte, seq byte) []byte { u := w(b); return append(u[:], seq) }
 	for name, b := range map[string][]byte{
-		"unsorted":  slices.Concat([]byte{2}, entry(2, 1), entry(1, 1)),
-		"duplicate": slices.Concat([]byte{2}, entry(1, 1), entry(1, 2)),
-		"zero":      slices.Concat([]byte{1}, entry(1, 0)),
-		"trailing":  slices.Concat([]byte{1}, entry(1, 1), []byte{0}),
-		"truncated": slices.Concat([]byte{2}, entry(1, 1)),
-		"huge":      {0xff, 0xff, 0xff, 0xff, 0x0f},
+		"unsorted":          slices.Concat([]byte{2}, entry(2, 1), entry(1, 1)),
+		"duplicate":         slices.Concat([]byte{2}, entry(1, 1), entry(1, 2)),
+		"zero":              slices.Concat([]byte{1}, entry(1, 0)),
+		"trailing":          slices.Concat([]byte{1}, entry(1, 1), []byte{0}),
+		"truncated":         slices.Concat([]byte{2}, entry(1, 1)),
+		"huge":              {0xff, 0xff, 0xff, 0xff, 0x0f},
 		"non-minimal count": slices.Concat([]byte{0x81, 0x00}, entry(1, 1)),
-		"empty":     {},
+		"empty":             {},
 	} {
 		if _, err := protocol.DecodeVersionVector(b); !errors.Is(err, protocol.ErrMalformed) {
 			t.Errorf("%s: DecodeVersionVector = %v, want ErrMalformed", name, err)
@@ -190,14 +190,16 @@ func TestThreadVersionVector(t *testing.T) {
 		f.accept(ev)
 		evs = append(evs, ev)
 	}
-	if want := protocol.VersionVector{uid(t, "alice"): 2, uid(t, "bob"): 2, uid(t, "carol"): 1}; !reflect.DeepEqual(f.ts.VersionVector(), want) {
-		t.Errorf("VersionVector = %v, want %v", f.ts.VersionVector(), want)
+	wantVV := protocol.VersionVector{uid(t, "alice"): 2, uid(t, "bob"): 2, uid(t, "carol"): 1}
+	if !reflect.DeepEqual(f.ts.VersionVector(), wantVV) {
+		t.Errorf("VersionVector = %v, want %v", f.ts.VersionVector(), wantVV)
 	}
 	if rel := g.ts.VersionVector().Compare(f.ts.VersionVector()); rel != protocol.Before {
 		t.Errorf("a replica with only the creation is %v the full one", rel)
 	}
 	missing := g.ts.VersionVector().Missing(f.ts.VersionVector())
-	if want := []protocol.SeqRange{{Writer: uid(t, "alice"), From: 2, To: 2}, {Writer: uid(t, "bob"), From: 1, To: 2}, {Writer: uid(t, "carol"), From: 1, To: 1}}; !sameRanges(missing, want) {
+	want := []protocol.SeqRange{{Writer: uid(t, "alice"), From: 2, To: 2}, {Writer: uid(t, "bob"), From: 1, To: 2}, {Writer: uid(t, "carol"), From: 1, To: 1}}
+	if !sameRanges(missing, want) {
 		t.Errorf("Missing = %v, want %v", missing, want)
 	}
 	for _, ev := range evs {

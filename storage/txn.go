@@ -11,32 +11,78 @@ import (
 
 // Txn is one atomic write: events appended with every index they touch.
 // Reads through a Txn see its own writes.
+//
+// Badger bounds the size of one transaction, so a Txn that grows past
+// txnBudget commits what it holds and continues in a new Badger transaction
+// before the next event: each event, with all its indexes, is always
+// committed atomically, but a very large batch may be committed in parts.
 type Txn struct {
-	s   *Store
-	btx *badger.Txn
-	n   int
+	s     *Store
+	btx   *badger.Txn
+	n     int // events appended
+	bytes int // estimated size of the open Badger transaction
+	ops   int
 }
 
-// MaxEventsPerTxn bounds how many events a caller should append in one Txn,
-// well inside Badger's transaction size limit.
+// MaxEventsPerTxn is a sensible number of events for a caller to append in
+// one Txn.
 const MaxEventsPerTxn = 512
+
+// Limits for one Badger transaction: well inside Badger's own (15% of the
+// 16 MiB memtable, and a proportional entry count).
+const (
+	txnBudget    = 1 << 20
+	txnOpsBudget = 8000
+)
+
+// ErrSyncFailed reports that writes were committed but could not be made
+// durable: they may or may not survive a crash.
+var ErrSyncFailed = errors.New("committed, but syncing to disk failed")
 
 // Update runs fn in one read-write transaction and commits it if fn returns
 // nil. With sync, the commit is on disk before Update returns.
 func (s *Store) Update(sync bool, fn func(tx *Txn) error) error {
-	btx := s.db.NewTransaction(true)
-	defer btx.Discard()
-	tx := &Txn{s: s, btx: btx}
+	tx := &Txn{s: s, btx: s.db.NewTransaction(true)}
+	defer func() { tx.btx.Discard() }()
 	if err := fn(tx); err != nil {
 		return err
 	}
-	if err := btx.Commit(); err != nil {
+	if err := tx.btx.Commit(); err != nil {
 		return fmt.Errorf("committing %d events: %w", tx.n, err)
 	}
 	if sync {
-		return s.db.Sync()
+		if err := s.db.Sync(); err != nil {
+			return fmt.Errorf("%w: %w", ErrSyncFailed, err)
+		}
 	}
 	return nil
+}
+
+// split commits the open Badger transaction if it is getting big and
+// starts a new one. Called between events, and inside operations whose
+// size grows with the thread (pruning a deleted thread).
+func (tx *Txn) split() error {
+	if tx.bytes < txnBudget && tx.ops < txnOpsBudget {
+		return nil
+	}
+	if err := tx.btx.Commit(); err != nil {
+		return fmt.Errorf("committing part of a batch (%d events so far): %w", tx.n, err)
+	}
+	tx.btx = tx.s.db.NewTransaction(true)
+	tx.bytes, tx.ops = 0, 0
+	return nil
+}
+
+func (tx *Txn) set(k, v []byte) error {
+	tx.bytes += len(k) + len(v) + 32
+	tx.ops++
+	return tx.btx.Set(k, v)
+}
+
+func (tx *Txn) del(k []byte) error {
+	tx.bytes += len(k) + 32
+	tx.ops++
+	return tx.btx.Delete(k)
 }
 
 // Effect tells what an appended event changed in the visible state.
@@ -73,18 +119,20 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 	t := ts.ID
 	id := meta.ID
 	o := meta.Order()
-	b := tx.btx
-	tx.n++
 	var eff Effect
+	if err := tx.split(); err != nil {
+		return eff, err
+	}
+	tx.n++
 	enc := ev.Encode(nil)
 	if err := firstErr(
-		b.Set(eventKey(t, id), enc),
-		b.Set(metaKey(t, id), meta.AppendBinary(nil)),
-		b.Set(locatorKey(id), t[:]),
-		b.Set(seqKey(t, meta.Writer, meta.Seq), id[:]),
-		b.Set(orderKey(t, o), []byte{byte(meta.Kind)}),
-		b.Set(tipKey(t, meta.Writer), tipValue(meta.Seq, id)),
-		b.Delete(heldKey(t, id)),
+		tx.set(eventKey(t, id), enc),
+		tx.set(metaKey(t, id), meta.AppendBinary(nil)),
+		tx.set(locatorKey(id), t[:]),
+		tx.set(seqKey(t, meta.Writer, meta.Seq), id[:]),
+		tx.set(orderKey(t, o), []byte{byte(meta.Kind)}),
+		tx.set(tipKey(t, meta.Writer), tipValue(meta.Seq, id)),
+		tx.del(heldKey(t, id)),
 	); err != nil {
 		return eff, err
 	}
@@ -95,7 +143,7 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 	rec.Heads = ts.Heads
 	switch {
 	case meta.Kind.IsControl():
-		if err := b.Set(controlKey(t, id), nil); err != nil {
+		if err := tx.set(controlKey(t, id), nil); err != nil {
 			return eff, err
 		}
 		eff.Visible = isEffective(ts, id)
@@ -123,10 +171,10 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 		}
 	default: // MessageUpdate, MessageDelete
 		eff.Message = meta.Target
-		if err := b.Set(actsKey(t, meta.Target, o), []byte{byte(meta.Kind)}); err != nil {
+		if err := tx.set(actsKey(t, meta.Target, o), []byte{byte(meta.Kind)}); err != nil {
 			return eff, err
 		}
-		ms, err := getMessage(b, t, meta.Target)
+		ms, err := getMessage(tx.btx, t, meta.Target)
 		if err != nil {
 			return eff, fmt.Errorf("target of %s: %w", id, err)
 		}
@@ -144,7 +192,7 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 			eff.Pruned = n
 		}
 	}
-	return eff, b.Set(threadKey(t), rec.encode())
+	return eff, tx.set(threadKey(t), rec.encode())
 }
 
 func isEffective(ts *protocol.ThreadState, id protocol.EventID) bool {
@@ -176,7 +224,7 @@ func nextID(id protocol.EventID) protocol.EventID {
 // and the thread's counters in step with it.
 func (tx *Txn) putMessage(t protocol.ThreadID, rec *threadRecord, before, after *protocol.MessageState) error {
 	wasVisible := before != nil && before.Visible()
-	if err := tx.btx.Set(messageKey(t, after.ID), after.AppendBinary(nil)); err != nil {
+	if err := tx.set(messageKey(t, after.ID), after.AppendBinary(nil)); err != nil {
 		return err
 	}
 	switch {
@@ -185,10 +233,10 @@ func (tx *Txn) putMessage(t protocol.ThreadID, rec *threadRecord, before, after 
 		if after.Created > rec.LastMessageTime {
 			rec.LastMessageTime = after.Created
 		}
-		return tx.btx.Set(listKey(t, after.Order), nil)
+		return tx.set(listKey(t, after.Order), nil)
 	case !after.Visible() && wasVisible:
 		rec.Messages--
-		return tx.btx.Delete(listKey(t, after.Order))
+		return tx.del(listKey(t, after.Order))
 	}
 	return nil
 }
@@ -244,7 +292,7 @@ func (tx *Txn) prune(t protocol.ThreadID, id protocol.EventID) (bool, error) {
 	if ev.Content == nil {
 		return false, nil
 	}
-	return true, tx.btx.Set(eventKey(t, id), ev.Pruned().Encode(nil))
+	return true, tx.set(eventKey(t, id), ev.Pruned().Encode(nil))
 }
 
 // pruneThread removes a deleted thread's messages entirely and the content
@@ -276,6 +324,9 @@ func (tx *Txn) pruneThread(ts *protocol.ThreadState, rec *threadRecord) (int, er
 	it.Close()
 	n := 0
 	for _, v := range victims {
+		if err := tx.split(); err != nil {
+			return n, err
+		}
 		if v.kind.IsControl() {
 			if _, err := tx.prune(t, v.o.ID); err != nil {
 				return n, err
@@ -288,11 +339,11 @@ func (tx *Txn) pruneThread(ts *protocol.ThreadState, rec *threadRecord) (int, er
 			return n, err
 		}
 		if err := firstErr(
-			tx.btx.Delete(eventKey(t, v.o.ID)),
-			tx.btx.Delete(metaKey(t, v.o.ID)),
-			tx.btx.Delete(locatorKey(v.o.ID)),
-			tx.btx.Delete(seqKey(t, meta.Writer, meta.Seq)),
-			tx.btx.Delete(v.key),
+			tx.del(eventKey(t, v.o.ID)),
+			tx.del(metaKey(t, v.o.ID)),
+			tx.del(locatorKey(v.o.ID)),
+			tx.del(seqKey(t, meta.Writer, meta.Seq)),
+			tx.del(v.key),
 		); err != nil {
 			return n, err
 		}
@@ -315,7 +366,10 @@ func (tx *Txn) deletePrefix(prefix []byte) error {
 	}
 	it.Close()
 	for _, k := range keys {
-		if err := tx.btx.Delete(k); err != nil {
+		if err := tx.split(); err != nil {
+			return err
+		}
+		if err := tx.del(k); err != nil {
 			return err
 		}
 	}
@@ -419,18 +473,18 @@ func (tx *Txn) rematerialize(ts *protocol.ThreadState, rec *threadRecord, from p
 
 // Hold keeps an event whose parents are missing until they arrive.
 func (tx *Txn) Hold(thread protocol.ThreadID, ev *protocol.Event) error {
-	return tx.btx.Set(heldKey(thread, ev.ID()), ev.Encode(nil))
+	return tx.set(heldKey(thread, ev.ID()), ev.Encode(nil))
 }
 
 // Unhold forgets a held event (it was accepted or finally rejected).
 func (tx *Txn) Unhold(thread protocol.ThreadID, id protocol.EventID) error {
-	return tx.btx.Delete(heldKey(thread, id))
+	return tx.del(heldKey(thread, id))
 }
 
 // RecordEquivocation notes that ev reused a (writer, sequence) pair.
 func (tx *Txn) RecordEquivocation(thread protocol.ThreadID, ev *protocol.Event) error {
 	id := ev.ID()
-	return tx.btx.Set(equivocKey(thread, ev.Writer, ev.Seq), id[:])
+	return tx.set(equivocKey(thread, ev.Writer, ev.Seq), id[:])
 }
 
 func tipValue(seq uint64, id protocol.EventID) []byte {
