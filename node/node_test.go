@@ -613,30 +613,9 @@ func TestRestart(t *testing.T) {
 
 func TestIngestIdempotentAndRejects(t *testing.T) {
 	ctx := context.Background()
-	// A writer elsewhere.
-	writer, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{7}, 32))
-	genesis, key, err := protocol.NewThread(writer, nil, nil, protocol.DefaultPolicy(), nil, nil, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts, gm, err := protocol.NewThreadState(genesis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring := protocol.KeyRing{gm.ID: key}
-	var raw [][]byte
-	for i := 0; i < 5; i++ {
-		ev, err := protocol.NewPost(ts, writer, ring, nil, nil, []byte{byte(i)}, int64(i+2))
-		if err != nil {
-			t.Fatal(err)
-		}
-		meta, err := ts.Validate(ev, ts.Heads)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts.Apply(ev, meta)
-		raw = append(raw, ev.Encode(nil))
-	}
+	// A thread written elsewhere: its creation and five posts.
+	th, all := foreignPosts(t, 5, 16)
+	genesis, raw := all[0], all[1:]
 	n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true})
 	if err != nil {
 		t.Fatal(err)
@@ -647,7 +626,7 @@ func TestIngestIdempotentAndRejects(t *testing.T) {
 	if err != nil || res.Held != 2 || res.Accepted != 0 {
 		t.Fatalf("early posts: %v %+v", err, res)
 	}
-	res, err = n.Ingest(ctx, append([][]byte{genesis.Encode(nil)}, raw...))
+	res, err = n.Ingest(ctx, append([][]byte{genesis}, raw...))
 	if err != nil || res.Accepted != 6 || res.Duplicates != 2 || res.Released != 2 {
 		t.Fatalf("ingest: %v %+v", err, res)
 	}
@@ -665,7 +644,7 @@ func TestIngestIdempotentAndRejects(t *testing.T) {
 	if after := len(rawValues(t, n)); after != before {
 		t.Fatalf("duplicates and bad input changed the store: %d keys, was %d", after, before)
 	}
-	ids, _ := n.Store().OrderedIDs(protocol.ThreadID(genesis.ID()))
+	ids, _ := n.Store().OrderedIDs(th)
 	if len(ids) != 6 {
 		t.Fatalf("stored %d events, want 6", len(ids))
 	}
