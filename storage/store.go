@@ -14,6 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +61,9 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.CacheSize == 0 {
 		o.CacheSize = 32 << 20
 	}
+	if err := removeEmptyLogs(dir, o.Logger); err != nil {
+		return nil, err
+	}
 	bo := badger.DefaultOptions(dir).
 		WithLogger(badgerLogger{o.Logger}).
 		WithNumCompactors(2).
@@ -87,18 +93,41 @@ func Open(dir string, o Options) (*Store, error) {
 	return s, nil
 }
 
-func isLockErr(err error) bool {
-	msg := err.Error()
-	return contains(msg, "Cannot acquire directory lock") || contains(msg, "resource temporarily unavailable")
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
+// removeEmptyLogs deletes zero-length memtable and value-log files. Badger
+// creates such a file and then sizes it; a crash in between leaves an empty
+// file that Badger then refuses to open ("Create a new file") forever. An
+// empty log holds no entries, so removing it restores exactly the state
+// before it was created.
+func removeEmptyLogs(dir string, log *slog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading database directory: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".mem") || strings.HasSuffix(name, ".vlog")) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("reading database directory: %w", err)
+		}
+		if info.Size() == 0 {
+			log.Warn("removing an empty log file left by a crash", "file", name)
+			if err := os.Remove(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("removing empty log file: %w", err)
+			}
 		}
 	}
-	return false
+	return nil
+}
+
+func isLockErr(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Cannot acquire directory lock") || strings.Contains(msg, "resource temporarily unavailable")
 }
 
 // Close stops background work and closes the database, flushing it.
