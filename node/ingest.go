@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/weftnet/weft/protocol"
-	"github.com/weftnet/weft/storage"
 )
 
 // MaxHeld bounds the events a node holds for missing parents; beyond it new
@@ -36,10 +35,78 @@ func (r *IngestResult) reject(err error) {
 // Ingest validates and stores events written elsewhere (by other replicas),
 // as a replica does: malformed, badly signed or invalid events are
 // rejected and change nothing; duplicates are ignored; events whose parents
-// are missing are held until they arrive. Signatures are checked on all
-// cores before the events reach the node's loop; writes are batched.
+// are missing are held until they arrive. Events are decoded and their
+// signatures checked on all cores, one chunk ahead of the node's loop,
+// which stores each chunk in one batch.
 func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
+	const chunkSize = 128
+	type checked struct {
+		good []*protocol.Event
+		errs []error
+	}
+	chunks := make(chan checked, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(chunks)
+		for start := 0; start < len(raw); start += chunkSize {
+			part := raw[start:min(start+chunkSize, len(raw))]
+			evs, errs := n.checkAll(part)
+			c := checked{}
+			for i, err := range errs {
+				if err != nil {
+					c.errs = append(c.errs, err)
+				} else {
+					c.good = append(c.good, evs[i])
+				}
+			}
+			select {
+			case chunks <- c:
+			case <-stop:
+				return
+			}
+		}
+	}()
 	var res IngestResult
+	for c := range chunks {
+		for _, err := range c.errs {
+			res.reject(err)
+		}
+		if len(c.good) == 0 {
+			continue
+		}
+		var part IngestResult
+		// Not synced: a foreign event lost in a crash is fetched again
+		// from the replicas that have it.
+		err := n.submit(&request{ctx: ctx, write: true, done: make(chan struct{}), fn: func(w *work) error {
+			part = IngestResult{}
+			for _, ev := range c.good {
+				if err := w.ingest(ev, &part); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+		if err != nil {
+			return res, err
+		}
+		res.Accepted += part.Accepted
+		res.Duplicates += part.Duplicates
+		res.Held += part.Held
+		res.Released += part.Released
+		res.Rejected += part.Rejected
+		for _, e := range part.Errors {
+			if len(res.Errors) < 16 {
+				res.Errors = append(res.Errors, e)
+			}
+		}
+	}
+	return res, nil
+}
+
+// checkAll decodes raw events and applies the stateless rules (shape,
+// limits, signature) on all cores.
+func (n *Node) checkAll(raw [][]byte) ([]*protocol.Event, []error) {
 	evs := make([]*protocol.Event, len(raw))
 	errs := make([]error, len(raw))
 	workers := min(runtime.GOMAXPROCS(0), (len(raw)+31)/32)
@@ -58,42 +125,7 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 		}(k)
 	}
 	wg.Wait()
-	var good []*protocol.Event
-	for i, err := range errs {
-		if err != nil {
-			res.reject(err)
-			continue
-		}
-		good = append(good, evs[i])
-	}
-	for len(good) > 0 {
-		chunk := good[:min(len(good), storage.MaxEventsPerTxn)]
-		good = good[len(chunk):]
-		var part IngestResult
-		err := n.do(ctx, true, func(w *work) error {
-			part = IngestResult{}
-			for _, ev := range chunk {
-				if err := w.ingest(ev, &part); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return res, err
-		}
-		res.Accepted += part.Accepted
-		res.Duplicates += part.Duplicates
-		res.Held += part.Held
-		res.Released += part.Released
-		res.Rejected += part.Rejected
-		for _, e := range part.Errors {
-			if len(res.Errors) < 16 {
-				res.Errors = append(res.Errors, e)
-			}
-		}
-	}
-	return res, nil
+	return evs, errs
 }
 
 // ingest judges one checked foreign event and stores, holds or rejects it.

@@ -209,6 +209,9 @@ func (n *Node) now() int64 { return n.cfg.Now().UnixMilli() }
 type request struct {
 	ctx   context.Context
 	write bool
+	// durable: the caller needs the write on disk when done is signalled
+	// (a node's own events); foreign events can be fetched again.
+	durable bool
 	fn    func(w *work) error
 	err   error
 	done  chan struct{}
@@ -221,15 +224,19 @@ type work struct {
 	emits []emission
 }
 
-// do runs fn on the loop and waits for it (and, for writes, the commit).
+// do runs fn on the loop and waits for it (and, for writes, the commit,
+// synced to disk).
 func (n *Node) do(ctx context.Context, write bool, fn func(w *work) error) error {
-	r := &request{ctx: ctx, write: write, fn: fn, done: make(chan struct{})}
+	return n.submit(&request{ctx: ctx, write: write, durable: write, fn: fn, done: make(chan struct{})})
+}
+
+func (n *Node) submit(r *request) error {
 	select {
 	case n.reqs <- r:
 	case <-n.quit:
 		return ErrClosed
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-r.ctx.Done():
+		return r.ctx.Err()
 	}
 	// Once handed over, the request runs to completion: a write the loop
 	// has accepted is either committed or reported failed, never dropped.
@@ -279,7 +286,11 @@ func (n *Node) runBatch(batch []*request) {
 		return
 	}
 	var emits []emission
-	commitErr := n.store.Update(true, func(tx *storage.Txn) error {
+	durable := false
+	for _, r := range writes {
+		durable = durable || r.durable
+	}
+	commitErr := n.store.Update(durable, func(tx *storage.Txn) error {
 		for _, r := range writes {
 			w := &work{n: n, tx: tx}
 			r.err = n.guard(r, w)
