@@ -212,9 +212,9 @@ type request struct {
 	// durable: the caller needs the write on disk when done is signalled
 	// (a node's own events); foreign events can be fetched again.
 	durable bool
-	fn    func(w *work) error
-	err   error
-	done  chan struct{}
+	fn      func(w *work) error
+	err     error
+	done    chan struct{}
 }
 
 // work is what a request's fn sees.
