@@ -66,11 +66,22 @@ func (w *work) accept(ts *protocol.ThreadState, ev *protocol.Event) (*protocol.E
 func (w *work) store(ts *protocol.ThreadState, ev *protocol.Event, meta *protocol.EventMeta) error {
 	prevUsers := slices.Clone(ts.Current.Users)
 	ts.Apply(ev, *meta)
+	return w.storeApplied(ts, ev, meta, prevUsers)
+}
+
+// storeApplied stores an event already applied to ts (a ThreadCreate comes
+// applied from protocol.NewThreadState), gives local users the keys it
+// carries, and queues its notifications and its publication.
+func (w *work) storeApplied(ts *protocol.ThreadState, ev *protocol.Event, meta *protocol.EventMeta, prevUsers []crypto.UserID) error {
 	eff, err := w.tx.Append(ts, ev, meta)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
+	if w.local {
+		w.published = append(w.published, ev)
+	}
 	if ev.Kind.IsControl() {
+		w.controls = true
 		w.n.idMu.RLock()
 		for _, id := range w.n.identities {
 			w.n.unwrapFrom(id, ts.ID, ev)

@@ -83,6 +83,9 @@ func (n *Node) addIdentity(ctx context.Context, name string, id *crypto.Identity
 		}
 		return nil
 	})
+	if n.net != nil {
+		n.net.requestRefresh()
+	}
 	return u, err
 }
 

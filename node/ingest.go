@@ -75,18 +75,7 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 		if len(c.good) == 0 {
 			continue
 		}
-		var part IngestResult
-		// Not synced: a foreign event lost in a crash is fetched again
-		// from the replicas that have it.
-		err := n.submit(&request{ctx: ctx, write: true, done: make(chan struct{}), fn: func(w *work) error {
-			part = IngestResult{}
-			for _, ev := range c.good {
-				if err := w.ingest(ev, &part); err != nil {
-					return err
-				}
-			}
-			return nil
-		}})
+		part, err := n.ingestChecked(ctx, c.good)
 		if err != nil {
 			return res, err
 		}
@@ -102,6 +91,23 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// ingestChecked stores events that passed CheckEvent, in one batch. It is
+// not synced: a foreign event lost in a crash is fetched again from the
+// replicas that have it.
+func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (IngestResult, error) {
+	var part IngestResult
+	err := n.submit(&request{ctx: ctx, write: true, done: make(chan struct{}), fn: func(w *work) error {
+		part = IngestResult{}
+		for _, ev := range evs {
+			if err := w.ingest(ev, &part); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	return part, err
 }
 
 // checkAll decodes raw events and applies the stateless rules (shape,
@@ -144,7 +150,7 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 			res.reject(err)
 			return nil
 		}
-		if err := w.store(ts, ev, &meta); err != nil {
+		if err := w.storeApplied(ts, ev, &meta, nil); err != nil {
 			return err
 		}
 		n.threads[t] = ts

@@ -44,6 +44,9 @@ type Config struct {
 	Now func() time.Time
 	// KDF overrides the keystore's Argon2id parameters (tests use cheap ones).
 	KDF *crypto.KDFParams
+	// Network starts a libp2p host that replicates the node's threads.
+	// Nil keeps the node offline.
+	Network *NetworkConfig
 }
 
 // Node is a running weft node. Its methods are safe for concurrent use.
@@ -51,6 +54,7 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	store *storage.Store
+	net   *network // nil when offline
 	reqs  chan *request
 	quit  chan struct{}
 	done  chan struct{}
@@ -119,6 +123,12 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	go n.loop()
+	if cfg.Network != nil {
+		if err := n.startNetwork(*cfg.Network); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -188,6 +198,9 @@ func (n *Node) unwrapFrom(id *crypto.Identity, t protocol.ThreadID, ev *protocol
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
+		if n.net != nil {
+			n.net.close()
+		}
 		close(n.quit)
 		<-n.done
 		err = n.store.Close()
@@ -222,6 +235,11 @@ type work struct {
 	n     *Node
 	tx    *storage.Txn
 	emits []emission
+	// local: the request writes the node's own events, which are gossiped
+	// once committed.
+	local     bool
+	published []*protocol.Event
+	controls  bool // a control event was stored: topics may change
 }
 
 // do runs fn on the loop and waits for it (and, for writes, the commit,
@@ -286,16 +304,20 @@ func (n *Node) runBatch(batch []*request) {
 		return
 	}
 	var emits []emission
+	var published []*protocol.Event
+	controls := false
 	durable := false
 	for _, r := range writes {
 		durable = durable || r.durable
 	}
 	commitErr := n.store.Update(durable, func(tx *storage.Txn) error {
 		for _, r := range writes {
-			w := &work{n: n, tx: tx}
+			w := &work{n: n, tx: tx, local: r.durable}
 			r.err = n.guard(r, w)
 			if r.err == nil {
 				emits = append(emits, w.emits...)
+				published = append(published, w.published...)
+				controls = controls || w.controls
 			} else if errors.Is(r.err, errStorage) {
 				return r.err
 			}
@@ -312,7 +334,15 @@ func (n *Node) runBatch(batch []*request) {
 		if err := n.loadThreads(); err != nil {
 			n.log.Error("reloading state failed", "err", err)
 		}
-		emits = nil
+		emits, published = nil, nil
+	}
+	if n.net != nil {
+		for _, ev := range published {
+			n.net.publish(ev)
+		}
+		if controls {
+			n.net.requestRefresh()
+		}
 	}
 	for _, r := range writes {
 		close(r.done)

@@ -52,18 +52,10 @@ func (u *User) CreateThread(ctx context.Context, users, managers []crypto.UserID
 		if err != nil {
 			return err
 		}
-		// NewThreadState applied the event to its own state; store it.
-		eff, err := w.tx.Append(ts, ev, &meta)
-		if err != nil {
-			return fmt.Errorf("%w: %w", errStorage, err)
+		if err := w.storeApplied(ts, ev, &meta, nil); err != nil {
+			return err
 		}
 		u.n.threads[ts.ID] = ts
-		u.n.idMu.RLock()
-		for _, lid := range u.n.identities {
-			u.n.unwrapFrom(lid, ts.ID, ev)
-		}
-		u.n.idMu.RUnlock()
-		w.noteEffect(ts, ev, &meta, eff, nil)
 		return nil
 	})
 	if err != nil {

@@ -286,8 +286,9 @@ func checkUpdate(snap *Snapshot, ev *Event) error {
 func (ts *ThreadState) Apply(ev *Event, meta EventMeta) {
 	ts.Tips[meta.Writer] = Tip{Seq: meta.Seq, ID: meta.ID}
 	ts.Heads = slices.DeleteFunc(ts.Heads, func(h EventMeta) bool { return slices.Contains(ev.Parents, h.ID) })
-	i, _ := slices.BinarySearchFunc(ts.Heads, meta.ID, func(h EventMeta, id EventID) int { return h.ID.Compare(id) })
-	ts.Heads = slices.Insert(ts.Heads, i, meta)
+	if i, found := slices.BinarySearchFunc(ts.Heads, meta.ID, func(h EventMeta, id EventID) int { return h.ID.Compare(id) }); !found {
+		ts.Heads = slices.Insert(ts.Heads, i, meta)
+	}
 	if meta.Kind.IsControl() {
 		ts.addControl(ControlEntry{Event: ev, Meta: meta})
 	}

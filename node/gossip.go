@@ -1,0 +1,450 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+	libp2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/weftnet/weft/crypto"
+	"github.com/weftnet/weft/protocol"
+)
+
+// Gossip queue sizes. Pubsub's defaults (32) lose messages under bursts
+// (DESIGN §10); these did not.
+const (
+	outboundQueue   = 1024
+	validateQueue   = 1024
+	subscriberQueue = 4096
+	maxGossipSize   = 2 << 20
+)
+
+// joined is a topic the node is in.
+type joined struct {
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription // nil if joined only to publish
+	cancel context.CancelFunc
+}
+
+func (nn *network) startPubSub() error {
+	ps, err := pubsub.NewGossipSub(nn.ctx, nn.host,
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign),
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithPeerOutboundQueueSize(outboundQueue),
+		pubsub.WithValidateQueueSize(validateQueue),
+		pubsub.WithMaxMessageSize(maxGossipSize),
+		pubsub.WithRawTracer(nn.tracer),
+		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(nn.noteScores), time.Second),
+		pubsub.WithLogger(nn.log),
+	)
+	if err != nil {
+		return err
+	}
+	nn.ps = ps
+	return nil
+}
+
+// messageID is the event ID, so the same event reached by two paths is one
+// message; undecodable data gets a hash (and is then rejected).
+func messageID(m *pb.Message) string {
+	if ev, err := protocol.Decode(m.Data); err == nil {
+		id := ev.ID()
+		return string(id[:])
+	}
+	h := sha256.Sum256(m.Data)
+	return string(h[:])
+}
+
+// peerScoreParams penalise invalid messages heavily and little else: weft
+// topics are often quiet, so delivery-rate penalties would punish honest
+// peers. All test peers share 127.0.0.1, so colocation is not penalised on
+// loopback.
+func peerScoreParams() *pubsub.PeerScoreParams {
+	_, loop4, _ := net.ParseCIDR("127.0.0.0/8")
+	_, loop6, _ := net.ParseCIDR("::1/128")
+	return &pubsub.PeerScoreParams{
+		Topics:                      map[string]*pubsub.TopicScoreParams{},
+		TopicScoreCap:               100,
+		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificWeight:           1,
+		IPColocationFactorWeight:    -10,
+		IPColocationFactorThreshold: 8,
+		IPColocationFactorWhitelist: []*net.IPNet{loop4, loop6},
+		BehaviourPenaltyWeight:      -10,
+		BehaviourPenaltyThreshold:   6,
+		BehaviourPenaltyDecay:       pubsub.ScoreParameterDecay(10 * time.Minute),
+		DecayInterval:               time.Second,
+		DecayToZero:                 0.01,
+		RetainScore:                 30 * time.Minute,
+	}
+}
+
+func topicScoreParams() *pubsub.TopicScoreParams {
+	return &pubsub.TopicScoreParams{
+		TopicWeight:                     1,
+		TimeInMeshWeight:                0.01,
+		TimeInMeshQuantum:               time.Second,
+		TimeInMeshCap:                   300,
+		FirstMessageDeliveriesWeight:    1,
+		FirstMessageDeliveriesDecay:     pubsub.ScoreParameterDecay(10 * time.Minute),
+		FirstMessageDeliveriesCap:       50,
+		MeshMessageDeliveriesWeight:     0,
+		MeshMessageDeliveriesDecay:      pubsub.ScoreParameterDecay(time.Minute),
+		MeshMessageDeliveriesCap:        1,
+		MeshMessageDeliveriesThreshold:  1,
+		MeshMessageDeliveriesWindow:     10 * time.Millisecond,
+		MeshMessageDeliveriesActivation: time.Minute,
+		MeshFailurePenaltyWeight:        0,
+		MeshFailurePenaltyDecay:         pubsub.ScoreParameterDecay(time.Minute),
+		InvalidMessageDeliveriesWeight:  -100,
+		InvalidMessageDeliveriesDecay:   pubsub.ScoreParameterDecay(time.Hour),
+	}
+}
+
+func peerScoreThresholds() *pubsub.PeerScoreThresholds {
+	return &pubsub.PeerScoreThresholds{
+		GossipThreshold:             -100,
+		PublishThreshold:            -500,
+		GraylistThreshold:           -1000,
+		AcceptPXThreshold:           10,
+		OpportunisticGraftThreshold: 5,
+	}
+}
+
+func (nn *network) noteScores(scores map[peer.ID]float64) {
+	nn.mu.Lock()
+	nn.scores = scores
+	nn.mu.Unlock()
+}
+
+// PeerScore returns a peer's gossip score (negative: it misbehaved).
+func (n *Node) PeerScore(p peer.ID) (float64, bool) {
+	if n.net == nil {
+		return 0, false
+	}
+	n.net.mu.Lock()
+	defer n.net.mu.Unlock()
+	s, ok := n.net.scores[p]
+	return s, ok
+}
+
+// NetStats counts what the gossip layer dropped or refused.
+type NetStats struct {
+	DroppedRPCs   int64 // outbound RPCs dropped because a peer's queue was full
+	Undeliverable int64 // messages a slow subscription missed
+	Rejected      int64 // messages rejected by validation
+	Ignored       int64 // messages ignored (duplicates, held, deleted threads)
+	Throttled     int64
+}
+
+// NetStats returns the gossip drop and rejection counters.
+func (n *Node) NetStats() NetStats {
+	if n.net == nil {
+		return NetStats{}
+	}
+	t := n.net.tracer
+	return NetStats{
+		DroppedRPCs: t.dropped.Load(), Undeliverable: t.undeliverable.Load(),
+		Rejected: t.rejected.Load(), Ignored: t.ignored.Load(), Throttled: t.throttled.Load(),
+	}
+}
+
+// dropTracer counts what pubsub drops, so losses are never silent.
+type dropTracer struct {
+	dropped, undeliverable, rejected, ignored, throttled atomic.Int64
+}
+
+func (t *dropTracer) AddPeer(peer.ID, libp2pproto.ID)                      {}
+func (t *dropTracer) RemovePeer(peer.ID)                                   {}
+func (t *dropTracer) Join(string)                                          {}
+func (t *dropTracer) Leave(string)                                         {}
+func (t *dropTracer) Graft(peer.ID, string)                                {}
+func (t *dropTracer) Prune(peer.ID, string)                                {}
+func (t *dropTracer) ValidateMessage(*pubsub.Message)                      {}
+func (t *dropTracer) DeliverMessage(*pubsub.Message)                       {}
+func (t *dropTracer) DuplicateMessage(*pubsub.Message)                     {}
+func (t *dropTracer) RecvRPC(*pubsub.RPC)                                  {}
+func (t *dropTracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
+func (t *dropTracer) OnNewOutboundStream(peer.ID, libp2pproto.ID)          {}
+func (t *dropTracer) OnClosedOutboundStream(peer.ID)                       {}
+func (t *dropTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
+func (t *dropTracer) ThrottlePeer(peer.ID)                                 { t.throttled.Add(1) }
+func (t *dropTracer) DropRPC(*pubsub.RPC, peer.ID)                         { t.dropped.Add(1) }
+func (t *dropTracer) UndeliverableMessage(*pubsub.Message)                 { t.undeliverable.Add(1) }
+func (t *dropTracer) RejectMessage(_ *pubsub.Message, reason string) {
+	if reason == pubsub.RejectValidationIgnored {
+		t.ignored.Add(1)
+	} else {
+		t.rejected.Add(1)
+	}
+}
+
+// topicRefresher joins and leaves topics when the set of threads the node
+// replicates changes.
+func (nn *network) topicRefresher() {
+	for {
+		select {
+		case <-nn.ctx.Done():
+			return
+		case <-nn.refresh:
+			nn.refreshTopics()
+		}
+	}
+}
+
+func (nn *network) requestRefresh() {
+	select {
+	case nn.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// wanted returns the topics the node should be subscribed to: the inboxes
+// of its local and served users, and every thread one of them is in.
+func (nn *network) wanted() (threads map[string]protocol.ThreadID, inboxes map[string]crypto.UserID, err error) {
+	threads = map[string]protocol.ThreadID{}
+	inboxes = map[string]crypto.UserID{}
+	users := nn.interests()
+	for _, u := range users {
+		inboxes[protocol.InboxTopic(u)] = u
+	}
+	err = nn.n.do(nn.ctx, false, func(w *work) error {
+		for id, ts := range nn.n.threads {
+			if ts.Current.Deleted {
+				continue
+			}
+			if slices.ContainsFunc(users, ts.Current.IsUser) {
+				threads[protocol.ThreadTopic(id)] = id
+			}
+		}
+		return nil
+	})
+	return threads, inboxes, err
+}
+
+// interests are the users whose threads this node replicates.
+func (nn *network) interests() []crypto.UserID {
+	users := slices.Clone(nn.cfg.Serve)
+	for _, id := range nn.n.Identities() {
+		users = append(users, id.UserID)
+	}
+	return protocol.SortUsers(users)
+}
+
+func (nn *network) refreshTopics() {
+	threads, inboxes, err := nn.wanted()
+	if err != nil {
+		return
+	}
+	for name, t := range threads {
+		nn.subscribe(name, nn.threadValidator(t))
+	}
+	for name, u := range inboxes {
+		nn.subscribe(name, nn.inboxValidator(u))
+	}
+	nn.mu.Lock()
+	var leave []string
+	for name, j := range nn.topics {
+		_, isThread := threads[name]
+		_, isInbox := inboxes[name]
+		if j.sub != nil && !isThread && !isInbox {
+			leave = append(leave, name)
+		}
+	}
+	nn.mu.Unlock()
+	for _, name := range leave {
+		nn.leave(name)
+	}
+}
+
+// join returns a topic, joining it (to publish) if needed.
+func (nn *network) join(name string, v pubsub.ValidatorEx) (*joined, error) {
+	nn.mu.Lock()
+	defer nn.mu.Unlock()
+	if j, ok := nn.topics[name]; ok {
+		return j, nil
+	}
+	if err := nn.ps.RegisterTopicValidator(name, v); err != nil {
+		return nil, err
+	}
+	t, err := nn.ps.Join(name)
+	if err != nil {
+		_ = nn.ps.UnregisterTopicValidator(name)
+		return nil, err
+	}
+	if err := t.SetScoreParams(topicScoreParams()); err != nil {
+		nn.log.Warn("topic score parameters", "err", err)
+	}
+	j := &joined{topic: t}
+	nn.topics[name] = j
+	return j, nil
+}
+
+func (nn *network) subscribe(name string, v pubsub.ValidatorEx) {
+	j, err := nn.join(name, v)
+	if err != nil {
+		nn.log.Warn("joining topic", "topic", name, "err", err)
+		return
+	}
+	nn.mu.Lock()
+	defer nn.mu.Unlock()
+	if j.sub != nil {
+		return
+	}
+	sub, err := j.topic.Subscribe(pubsub.WithBufferSize(subscriberQueue))
+	if err != nil {
+		nn.log.Warn("subscribing", "topic", name, "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(nn.ctx)
+	j.sub, j.cancel = sub, cancel
+	nn.wg.Add(1)
+	go func() {
+		defer nn.wg.Done()
+		// Events are stored by the validator; reading keeps the
+		// subscription from overflowing.
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (nn *network) leave(name string) {
+	nn.mu.Lock()
+	j, ok := nn.topics[name]
+	if ok {
+		delete(nn.topics, name)
+	}
+	nn.mu.Unlock()
+	if !ok {
+		return
+	}
+	if j.sub != nil {
+		j.cancel()
+		j.sub.Cancel()
+	}
+	_ = j.topic.Close()
+	_ = nn.ps.UnregisterTopicValidator(name)
+}
+
+// threadValidator judges an event arriving on a thread's topic with the
+// protocol rules before anything is stored or forwarded.
+func (nn *network) threadValidator(t protocol.ThreadID) pubsub.ValidatorEx {
+	return func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		if from == nn.host.ID() {
+			return pubsub.ValidationAccept // our own event, stored before publishing
+		}
+		ev, err := protocol.Decode(m.Data)
+		if err != nil {
+			return pubsub.ValidationReject
+		}
+		if ev.ThreadID() != t {
+			return pubsub.ValidationReject
+		}
+		return nn.judge(ctx, from, ev)
+	}
+}
+
+// inboxValidator accepts thread creations and updates that add the inbox's
+// user; anything else on an inbox is spam.
+func (nn *network) inboxValidator(u crypto.UserID) pubsub.ValidatorEx {
+	return func(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		if from == nn.host.ID() {
+			return pubsub.ValidationAccept
+		}
+		ev, err := protocol.Decode(m.Data)
+		if err != nil {
+			return pubsub.ValidationReject
+		}
+		if (ev.Kind != protocol.KindThreadCreate && ev.Kind != protocol.KindThreadUpdate) || !slices.Contains(ev.Control.AddUsers, u) {
+			return pubsub.ValidationReject
+		}
+		return nn.judge(ctx, from, ev)
+	}
+}
+
+// judge checks and stores one gossiped event and maps the outcome to
+// pubsub's: stored -> Accept (forward it), duplicate or held -> Ignore,
+// invalid -> Reject (the sender is penalised).
+func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) pubsub.ValidationResult {
+	if err := protocol.CheckEvent(ev, nn.n.cfg.Limits); err != nil {
+		return pubsub.ValidationReject
+	}
+	res, err := nn.n.ingestChecked(ctx, []*protocol.Event{ev})
+	switch {
+	case err != nil:
+		return pubsub.ValidationIgnore
+	case res.Accepted > 0:
+		return pubsub.ValidationAccept
+	case res.Held > 0:
+		// A gap: fetch what is missing from the peer that has it.
+		nn.requestSync(from)
+		return pubsub.ValidationIgnore
+	case res.Duplicates > 0:
+		return pubsub.ValidationIgnore
+	case len(res.Errors) > 0 && errors.Is(res.Errors[0], protocol.ErrThreadDeleted):
+		return pubsub.ValidationIgnore
+	}
+	return pubsub.ValidationReject
+}
+
+// publish queues a local event for gossip, after it is stored.
+func (nn *network) publish(ev *protocol.Event) {
+	nn.mu.Lock()
+	nn.pubQueue = append(nn.pubQueue, ev)
+	nn.mu.Unlock()
+	select {
+	case nn.pubWake <- struct{}{}:
+	default:
+	}
+}
+
+// publisher gossips local events in the order they were stored: on their
+// thread's topic, and creations and additions also on the new members'
+// inboxes.
+func (nn *network) publisher() {
+	for {
+		nn.mu.Lock()
+		q := nn.pubQueue
+		nn.pubQueue = nil
+		nn.mu.Unlock()
+		for _, ev := range q {
+			t := ev.ThreadID()
+			data := ev.Encode(nil)
+			nn.publishOn(protocol.ThreadTopic(t), nn.threadValidator(t), data)
+			if ev.Kind == protocol.KindThreadCreate || ev.Kind == protocol.KindThreadUpdate {
+				for _, u := range ev.Control.AddUsers {
+					nn.publishOn(protocol.InboxTopic(u), nn.inboxValidator(u), data)
+				}
+			}
+		}
+		select {
+		case <-nn.ctx.Done():
+			return
+		case <-nn.pubWake:
+		}
+	}
+}
+
+func (nn *network) publishOn(name string, v pubsub.ValidatorEx, data []byte) {
+	j, err := nn.join(name, v)
+	if err != nil {
+		nn.log.Warn("joining topic to publish", "topic", name, "err", err)
+		return
+	}
+	if err := j.topic.Publish(nn.ctx, data); err != nil && nn.ctx.Err() == nil {
+		nn.log.Warn("publishing", "topic", name, "err", err)
+	}
+}

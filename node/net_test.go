@@ -1,0 +1,387 @@
+package node_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftnet/weft/crypto"
+	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/protocol"
+)
+
+// netNode opens a networked node on loopback with one identity (if name is
+// not empty) and returns it with that user's API.
+func netNode(t *testing.T, home, name string, serve ...crypto.UserID) (*node.Node, *node.User) {
+	t.Helper()
+	n, err := node.New(context.Background(), node.Config{
+		Home: home, Unencrypted: true,
+		Network: &node.NetworkConfig{
+			Listen:       []string{"/ip4/127.0.0.1/tcp/0"},
+			NoMDNS:       true,
+			Serve:        serve,
+			SyncInterval: time.Second,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if name == "" {
+		return n, nil
+	}
+	ids := n.Identities()
+	if len(ids) > 0 {
+		return n, n.As(ids[0].UserID)
+	}
+	uid, err := n.CreateIdentity(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, n.As(uid)
+}
+
+func connect(t *testing.T, a, b *node.Node) {
+	t.Helper()
+	if err := a.Connect(context.Background(), b.Addrs()[0]); err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+}
+
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func messageCount(u *node.User, th protocol.ThreadID) int {
+	l, err := u.ListMessages(context.Background(), th, node.Page{Limit: 1})
+	if err != nil {
+		return -1
+	}
+	return l.TotalAvailable
+}
+
+func hasThread(u *node.User, th protocol.ThreadID) bool {
+	_, err := u.GetThread(context.Background(), th)
+	return err == nil
+}
+
+// orderHash hashes a node's ordered list of a thread's event IDs.
+func orderHash(t *testing.T, n *node.Node, th protocol.ThreadID) ([32]byte, int) {
+	t.Helper()
+	ids, err := n.Store().OrderedIDs(th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	for _, id := range ids {
+		h.Write(id[:])
+	}
+	var out [32]byte
+	copy(out[:], h.Sum(nil))
+	return out, len(ids)
+}
+
+func TestThreeNodesReplicate(t *testing.T) {
+	ctx := context.Background()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, t.TempDir(), "b")
+	nc, c := netNode(t, t.TempDir(), "c")
+	connect(t, na, nb)
+	connect(t, nb, nc)
+	connect(t, na, nc)
+	subB, _ := b.Subscribe(ctx, nil)
+	subC, _ := c.Subscribe(ctx, nil)
+
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID(), c.ID()}, nil, []byte("pub"), []byte("team"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "B and C to learn of the thread", func() bool { return hasThread(b, th) && hasThread(c, th) })
+	got, _ := c.GetThread(ctx, th)
+	if string(got.PrivateMeta) != "team" {
+		t.Fatalf("C decrypts thread meta %q", got.PrivateMeta)
+	}
+	ids := map[string]protocol.EventID{}
+	for _, u := range []*node.User{a, b, c} {
+		for i := 0; i < 3; i++ {
+			text := fmt.Sprintf("%s-%d", u.ID().String()[:10], i)
+			id, err := u.SendMessage(ctx, th, nil, nil, []byte(text))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[text] = id
+		}
+	}
+	for _, u := range []*node.User{a, b, c} {
+		eventually(t, 15*time.Second, "all 9 messages everywhere", func() bool { return messageCount(u, th) == 9 })
+		for text, id := range ids {
+			m, err := u.GetMessage(ctx, id)
+			if err != nil || m.StatusCode != 0 || string(m.Data) != text {
+				t.Fatalf("%s reads %s: %v status %d %q", u.ID(), text, err, m.StatusCode, m.Data)
+			}
+		}
+	}
+	// The receivers' subscriptions saw the thread and every message of the others.
+	for name, s := range map[string]*node.Subscription{"B": subB, "C": subC} {
+		newMsgs := 0
+		created := false
+		timeout := time.After(10 * time.Second)
+		for newMsgs < 9 || !created {
+			select {
+			case e := <-s.C:
+				switch e.Type {
+				case node.EventThreadCreated:
+					created = true
+				case node.EventThreadNewMessage:
+					newMsgs++
+				}
+			case <-timeout:
+				t.Fatalf("%s: saw created=%v and %d threadNewMessage events, want 9", name, created, newMsgs)
+			}
+		}
+	}
+	ha, _ := orderHash(t, na, th)
+	hb, _ := orderHash(t, nb, th)
+	hc, _ := orderHash(t, nc, th)
+	if ha != hb || hb != hc {
+		t.Fatal("nodes disagree on the order of events")
+	}
+	if s := na.NetStats(); s.DroppedRPCs != 0 || s.Undeliverable != 0 {
+		t.Fatalf("gossip lost messages: %+v", s)
+	}
+}
+
+func TestOfflineFirstThroughBridge(t *testing.T) {
+	ctx := context.Background()
+	homeB := t.TempDir()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, homeB, "b")
+	bridge, _ := netNode(t, t.TempDir(), "", b.ID())
+	connect(t, na, nb)
+	connect(t, na, bridge)
+	connect(t, nb, bridge)
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "B to learn of the thread", func() bool { return hasThread(b, th) })
+	bID := b.ID()
+	nb.Close()
+
+	const total = 1000
+	for i := 0; i < total; i++ {
+		if _, err := a.SendMessage(ctx, th, nil, nil, []byte(fmt.Sprintf("m%04d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 60*time.Second, "the bridge to hold all messages", func() bool {
+		st, err := bridge.Store().Stats(th)
+		return err == nil && st.Messages == total
+	})
+	// The bridge holds the ciphertext and can decrypt nothing: it has no identity.
+	if len(bridge.Identities()) != 0 {
+		t.Fatal("bridge has identities")
+	}
+	want, err := a.ListMessages(ctx, th, node.Page{})
+	if err != nil || want.TotalAvailable != total {
+		t.Fatal(err)
+	}
+	na.Close()
+
+	nb2, b2 := netNode(t, homeB, "b")
+	if b2.ID() != bID {
+		t.Fatal("B's identity changed across restart")
+	}
+	connect(t, nb2, bridge)
+	eventually(t, 60*time.Second, "B to catch up from the bridge", func() bool { return messageCount(b2, th) == total })
+	got, err := b2.ListMessages(ctx, th, node.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got.Items {
+		g, w := got.Items[i], want.Items[i]
+		if g.MessageID != w.MessageID || g.StatusCode != 0 || string(g.Data) != fmt.Sprintf("m%04d", i) {
+			t.Fatalf("item %d: %s %q status %d, want %s", i, g.MessageID, g.Data, g.StatusCode, w.MessageID)
+		}
+	}
+}
+
+func TestPartitionConverges(t *testing.T) {
+	ctx := context.Background()
+	var ns []*node.Node
+	var us []*node.User
+	for _, name := range []string{"a", "b", "c", "d"} {
+		n, u := netNode(t, t.TempDir(), name)
+		ns, us = append(ns, n), append(us, u)
+	}
+	for i := range ns {
+		for j := i + 1; j < len(ns); j++ {
+			connect(t, ns[i], ns[j])
+		}
+	}
+	a, b, c, d := us[0], us[1], us[2], us[3]
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID(), c.ID(), d.ID()}, []crypto.UserID{c.ID()}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		eventually(t, 15*time.Second, "everyone to have the thread", func() bool { return hasThread(u, th) })
+	}
+	// Cut {0,1} from {2,3} and keep it cut.
+	pid := func(n *node.Node) peer.ID { p, _ := n.PeerID(); return p }
+	for _, i := range []int{0, 1} {
+		for _, j := range []int{2, 3} {
+			ns[i].Block(pid(ns[j]))
+			ns[j].Block(pid(ns[i]))
+		}
+	}
+	eventually(t, 5*time.Second, "the partition", func() bool { return len(ns[0].Peers()) == 1 && len(ns[2].Peers()) == 1 })
+	for i := 0; i < 5; i++ {
+		for _, u := range us {
+			if _, err := u.SendMessage(ctx, th, nil, nil, []byte(fmt.Sprintf("%d", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// One side changes membership: a removes d (on the other side); the
+	// other side's manager c adds nobody but posts on.
+	if err := a.UpdateThread(ctx, th, node.ThreadUpdate{RemoveUsers: []crypto.UserID{d.ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SendMessage(ctx, th, nil, nil, []byte("d after removal, unaware")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMessage(ctx, th, nil, nil, []byte("c during partition")); err != nil {
+		t.Fatal(err)
+	}
+	// Heal.
+	for i := range ns {
+		for j := range ns {
+			if i != j {
+				ns[i].Unblock(pid(ns[j]))
+			}
+		}
+	}
+	connect(t, ns[0], ns[2])
+	connect(t, ns[1], ns[3])
+	var first [32]byte
+	eventually(t, 30*time.Second, "all four to converge", func() bool {
+		var hs [][32]byte
+		counts := map[int]bool{}
+		for _, n := range ns {
+			h, k := orderHash(t, n, th)
+			hs = append(hs, h)
+			counts[k] = true
+		}
+		first = hs[0]
+		return hs[0] == hs[1] && hs[1] == hs[2] && hs[2] == hs[3]
+	})
+	_, count := orderHash(t, ns[0], th)
+	if count != 1+20+1+2 {
+		t.Fatalf("converged on %d events, want %d", count, 24)
+	}
+	var members []string
+	for _, u := range []*node.User{a, b, c} {
+		got, err := u.GetThread(ctx, th)
+		if err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, fmt.Sprint(got.Users, got.Managers, got.Epoch))
+	}
+	if members[0] != members[1] || members[1] != members[2] {
+		t.Fatalf("membership differs: %v", members)
+	}
+	got, _ := a.GetThread(ctx, th)
+	if len(got.Users) != 3 || got.Epoch != 1 {
+		t.Fatalf("after heal: users %v epoch %d", got.Users, got.Epoch)
+	}
+	// Every node shows the same visible messages in the same order.
+	var lists []string
+	for _, u := range []*node.User{a, b, c} {
+		l, _ := u.ListMessages(ctx, th, node.Page{})
+		var ids []string
+		for _, m := range l.Items {
+			ids = append(ids, m.MessageID.String()[:8])
+		}
+		lists = append(lists, fmt.Sprint(ids))
+	}
+	if lists[0] != lists[1] || lists[1] != lists[2] {
+		t.Fatalf("visible messages differ:\n%s\n%s\n%s", lists[0], lists[1], lists[2])
+	}
+	_ = first
+}
+
+func TestRemovalOverNetwork(t *testing.T) {
+	ctx := context.Background()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, t.TempDir(), "b")
+	nc, c := netNode(t, t.TempDir(), "c")
+	connect(t, na, nb)
+	connect(t, nb, nc)
+	connect(t, na, nc)
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID(), c.ID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "B and C to have the thread", func() bool { return hasThread(b, th) && hasThread(c, th) })
+	before := mustSend(t, a, th, "before")
+	eventually(t, 15*time.Second, "B to get the first message", func() bool { return messageCount(b, th) == 1 })
+	if err := a.UpdateThread(ctx, th, node.ThreadUpdate{RemoveUsers: []crypto.UserID{b.ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "B's node to see its removal", func() bool {
+		got, err := b.GetThread(ctx, th)
+		return err == nil && got.Epoch == 1
+	})
+	after := mustSend(t, a, th, "after")
+	eventually(t, 15*time.Second, "C to get the second message", func() bool { return messageCount(c, th) == 2 })
+	mustRead(t, c, after, "after")
+	mustRead(t, b, before, "before")
+	// B's node gets nothing it can decrypt any more.
+	time.Sleep(1500 * time.Millisecond)
+	if m, err := b.GetMessage(ctx, after); err == nil && m.StatusCode == node.StatusOK {
+		t.Fatal("B decrypted a message sent after its removal")
+	}
+	// B's own node refuses B's posts; a post forged with B's key is refused
+	// by every honest node.
+	if _, err := b.SendMessage(ctx, th, nil, nil, []byte("x")); !errors.Is(err, protocol.ErrNotMember) {
+		t.Fatalf("B posts after removal: %v", err)
+	}
+	ts := threadState(t, nc, th)
+	forged, err := protocol.NewPost(ts, bobIdentityFrom(t, nb, b.ID()), protocol.KeyRing{ts.Current.KeyRef: crypto.ThreadKey{}}, nil, nil, []byte("forged"), time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node.Node{na, nc} {
+		res, err := n.Ingest(ctx, [][]byte{forged.Encode(nil)})
+		if err != nil || res.Rejected != 1 || !errors.Is(res.Errors[0], protocol.ErrNotMember) {
+			t.Fatalf("honest node took B's forged post: %v %+v", err, res)
+		}
+	}
+}
+
+// bobIdentityFrom reads a local identity from an unencrypted keystore.
+func bobIdentityFrom(t *testing.T, n *node.Node, u crypto.UserID) *crypto.Identity {
+	t.Helper()
+	ks, err := crypto.ReadKeystore(n.Home()+"/keystore.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := ks.Find(u)
+	if !ok {
+		t.Fatal("identity not found")
+	}
+	return id
+}
