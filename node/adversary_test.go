@@ -1,0 +1,158 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/weftnet/weft/crypto"
+	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/protocol"
+)
+
+// An adversary on a thread's topic: a non-member publishes forged,
+// replayed, oversized and malformed events, and a member equivocates.
+// Nothing invalid is stored or forwarded, the honest members keep talking,
+// and the adversary's score goes negative.
+func TestAdversaryOnTopic(t *testing.T) {
+	ctx := context.Background()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, t.TempDir(), "b")
+	connect(t, na, nb)
+
+	// The member who will equivocate: its key is the adversary's.
+	eve, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{0xee}, 32))
+	mallory, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{0x66}, 32)) // not a member
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID(), eve.UserID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "B to have the thread", func() bool { return hasThread(b, th) })
+	honest := mustSend(t, a, th, "hello")
+	eventually(t, 15*time.Second, "B to get A's first message", func() bool { return messageCount(b, th) == 1 })
+
+	// The adversary: a plain libp2p host with pubsub on the thread topic,
+	// connected to A only.
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { h := sha256.Sum256(m.Data); return string(h[:]) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(protocol.ThreadTopic(th))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := topic.Subscribe()
+	go func() {
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	aInfo, _ := peer.AddrInfoFromString(na.Addrs()[0])
+	if err := h.Connect(ctx, *aInfo); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the adversary to be in A's topic mesh", func() bool {
+		return len(topic.ListPeers()) > 0
+	})
+	time.Sleep(1500 * time.Millisecond) // a heartbeat, so the mesh includes the adversary
+
+	ts := threadState(t, na, th)
+	genesis := ts.Genesis
+	ring := protocol.KeyRing{}
+	if n, err := protocol.UnwrapKeys(ring, genesis, eve); n != 1 || err != nil {
+		t.Fatalf("eve unwraps %d keys: %v", n, err)
+	}
+	publish := func(data []byte) {
+		t.Helper()
+		if err := topic.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := orderHash(t, na, th)
+	_, countBefore := orderHash(t, na, th)
+
+	// Equivocation by a member: two different posts with the same sequence
+	// number. (First, while the adversary still has a good score: after
+	// the invalid messages below A graylists it and ignores it entirely.)
+	p1, err := protocol.NewPost(ts, eve, ring, nil, nil, []byte("first"), time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := protocol.NewPost(ts, eve, ring, nil, nil, []byte("second"), time.Now().UnixMilli()+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(p1.Encode(nil))
+	eventually(t, 10*time.Second, "eve's first post at B", func() bool { return messageCount(b, th) == 2 })
+	publish(p2.Encode(nil))
+
+	// Forged: a non-member's post, validly signed by the non-member.
+	forged, err := protocol.NewPost(ts, mallory, protocol.KeyRing{ts.Current.KeyRef: crypto.ThreadKey{}}, nil, nil, []byte("forged"), time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(forged.Encode(nil))
+	// Oversized: data beyond the 512 KiB limit.
+	big, err := protocol.NewPost(ts, eve, ring, nil, nil, make([]byte, 600<<10), time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(big.Encode(nil))
+	// Malformed bytes, and an event with a flipped signature bit.
+	publish([]byte("\x01\x04not an event at all"))
+	honestEv, _ := na.Store().Event(th, honest)
+	tampered := honestEv.Encode(nil)
+	tampered[len(tampered)/2] ^= 0x40
+	publish(tampered)
+	// Replayed: A's own event again.
+	publish(honestEv.Encode(nil))
+
+	// The honest members keep exchanging messages.
+	m2 := mustSend(t, b, th, "still here")
+	eventually(t, 10*time.Second, "B's message at A", func() bool { return messageCount(a, th) == 3 })
+	mustRead(t, a, m2, "still here")
+
+	eventually(t, 10*time.Second, "the adversary's score at A to go negative", func() bool {
+		s, ok := na.PeerScore(h.ID())
+		return ok && s < 0
+	})
+	s, _ := na.PeerScore(h.ID())
+	t.Logf("adversary score at A: %.1f; A's gossip stats: %+v", s, na.NetStats())
+
+	// Exactly the valid events are stored, the same at A and B: nothing
+	// invalid was forwarded.
+	for _, n := range []*node.Node{na, nb} {
+		_, count := orderHash(t, n, th)
+		if count != countBefore+2 {
+			t.Fatalf("stored %d events, want %d (+ eve's first post and B's message)", count, countBefore+2)
+		}
+		for _, bad := range []*protocol.Event{forged, big, p2} {
+			if _, err := n.Store().Event(th, bad.ID()); err == nil {
+				t.Fatalf("invalid event %s stored", bad.ID())
+			}
+		}
+	}
+	ha, _ := orderHash(t, na, th)
+	hb, _ := orderHash(t, nb, th)
+	if ha != hb || ha == before {
+		t.Fatal("A and B disagree")
+	}
+	if got := nb.NetStats().Rejected; got != 0 {
+		t.Fatalf("B had to reject %d messages: A forwarded invalid ones", got)
+	}
+}
