@@ -79,9 +79,11 @@ func (w *work) storeApplied(ts *protocol.ThreadState, ev *protocol.Event, meta *
 	}
 	if w.local {
 		w.published = append(w.published, ev)
+		w.n.counters.stored.Add(1)
 	}
 	if ev.Kind.IsControl() {
 		w.controls = true
+		w.news = w.news || w.local
 		w.n.idMu.RLock()
 		for _, id := range w.n.identities {
 			w.n.unwrapFrom(id, ts.ID, ev)

@@ -23,10 +23,12 @@ type IngestResult struct {
 	Rejected   int
 	// Errors holds the rule broken by each rejected event (up to 16).
 	Errors []error
+	all    []error
 }
 
 func (r *IngestResult) reject(err error) {
 	r.Rejected++
+	r.all = append(r.all, err)
 	if len(r.Errors) < 16 {
 		r.Errors = append(r.Errors, err)
 	}
@@ -71,7 +73,9 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 	for c := range chunks {
 		for _, err := range c.errs {
 			res.reject(err)
+			n.counters.reject(err)
 		}
+		res.all = nil
 		if len(c.good) == 0 {
 			continue
 		}
@@ -107,6 +111,13 @@ func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (Ingest
 		}
 		return nil
 	}})
+	if err == nil {
+		n.counters.stored.Add(uint64(part.Accepted))
+		for _, e := range part.all {
+			n.counters.reject(e)
+		}
+		part.all = nil
+	}
 	return part, err
 }
 

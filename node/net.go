@@ -70,10 +70,10 @@ type network struct {
 	topics   map[string]*joined
 	scores   map[peer.ID]float64
 	known    map[peer.ID][]ma.Multiaddr
-	syncing  map[peer.ID]bool // a sync with the peer runs; true = run again after
+	syncing  map[peer.ID]syncState // peers with a sync running
 	pubQueue []*protocol.Event
 	pubWake  chan struct{}
-	syncWake chan peer.ID
+	syncWake chan syncReq
 	refresh  chan struct{}
 }
 
@@ -104,7 +104,7 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		n: n, cfg: cfg, log: n.log.With("peer", h.ID().ShortString()), host: h, gater: g,
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
 		topics: map[string]*joined{}, scores: map[peer.ID]float64{}, known: map[peer.ID][]ma.Multiaddr{},
-		syncing: map[peer.ID]bool{}, pubWake: make(chan struct{}, 1), syncWake: make(chan peer.ID, 256),
+		syncing: map[peer.ID]syncState{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
 		refresh: make(chan struct{}, 1),
 	}
 	if err := nn.startPubSub(); err != nil {

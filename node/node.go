@@ -68,6 +68,8 @@ type Node struct {
 	held      map[protocol.ThreadID]map[protocol.EventID]*protocol.Event
 	heldCount int
 
+	counters counters
+
 	// Guarded by idMu: identities are read by callers, changed rarely.
 	idMu       sync.RWMutex
 	keystore   *crypto.Keystore
@@ -240,6 +242,7 @@ type work struct {
 	local     bool
 	published []*protocol.Event
 	controls  bool // a control event was stored: topics may change
+	news      bool // a local control event: peers should pull from us
 }
 
 // do runs fn on the loop and waits for it (and, for writes, the commit,
@@ -305,7 +308,7 @@ func (n *Node) runBatch(batch []*request) {
 	}
 	var emits []emission
 	var published []*protocol.Event
-	controls := false
+	controls, news := false, false
 	durable := false
 	for _, r := range writes {
 		durable = durable || r.durable
@@ -318,6 +321,7 @@ func (n *Node) runBatch(batch []*request) {
 				emits = append(emits, w.emits...)
 				published = append(published, w.published...)
 				controls = controls || w.controls
+				news = news || w.news
 			} else if errors.Is(r.err, errStorage) {
 				return r.err
 			}
@@ -343,6 +347,9 @@ func (n *Node) runBatch(batch []*request) {
 		if controls {
 			n.net.requestRefresh()
 		}
+		if news {
+			n.net.announce()
+		}
 	}
 	for _, r := range writes {
 		close(r.done)
@@ -367,6 +374,8 @@ func (n *Node) guard(r *request, w *work) (err error) {
 	}()
 	return r.fn(w)
 }
+
+func (n *Node) ctxBackground() context.Context { return context.Background() }
 
 // Home returns the node's home directory.
 func (n *Node) Home() string { return n.cfg.Home }

@@ -46,12 +46,35 @@ func (n *Node) SyncWith(ctx context.Context, p peer.ID) (SyncResult, error) {
 	if n.net == nil {
 		return SyncResult{}, errOffline
 	}
-	return n.net.syncWith(ctx, p)
+	return n.net.syncWith(ctx, p, false)
 }
 
-func (nn *network) requestSync(p peer.ID) {
+// syncState is the scheduler's record of a running sync with a peer.
+type syncState struct {
+	again bool // run once more when this one ends
+	news  bool // ...asking the peer to pull back
+}
+
+// syncReq asks for a sync with a peer; news asks the peer to pull back.
+type syncReq struct {
+	p    peer.ID
+	news bool
+}
+
+func (nn *network) requestSync(p peer.ID) { nn.queueSync(syncReq{p: p}) }
+
+// announce syncs with every connected peer and asks each to pull back:
+// the node has news (a thread created or joined) that gossip may not carry
+// to a peer that has not yet seen the topic.
+func (nn *network) announce() {
+	for _, p := range nn.host.Network().Peers() {
+		nn.queueSync(syncReq{p: p, news: true})
+	}
+}
+
+func (nn *network) queueSync(r syncReq) {
 	select {
-	case nn.syncWake <- p:
+	case nn.syncWake <- r:
 	default: // the periodic round will get to it
 	}
 }
@@ -63,14 +86,16 @@ func (nn *network) syncScheduler() {
 	t := time.NewTicker(nn.cfg.SyncInterval)
 	defer t.Stop()
 	slots := make(chan struct{}, maxSyncs)
-	start := func(p peer.ID) {
+	start := func(r syncReq) {
+		p := r.p
 		nn.mu.Lock()
-		if _, running := nn.syncing[p]; running {
-			nn.syncing[p] = true
+		if st, running := nn.syncing[p]; running {
+			nn.syncing[p] = syncState{again: true, news: st.news || r.news}
 			nn.mu.Unlock()
 			return
 		}
-		nn.syncing[p] = false
+		nn.syncing[p] = syncState{}
+		news := r.news
 		nn.mu.Unlock()
 		nn.wg.Add(1)
 		go func() {
@@ -82,7 +107,7 @@ func (nn *network) syncScheduler() {
 					return
 				}
 				ctx, cancel := context.WithTimeout(nn.ctx, 10*time.Minute)
-				res, err := nn.syncWith(ctx, p)
+				res, err := nn.syncWith(ctx, p, news)
 				cancel()
 				<-slots
 				if err != nil && nn.ctx.Err() == nil {
@@ -91,13 +116,14 @@ func (nn *network) syncScheduler() {
 					nn.log.Info("synced", "remote", p, "threads", res.Threads, "events", res.Events, "accepted", res.Accepted)
 				}
 				nn.mu.Lock()
-				again := nn.syncing[p]
-				if !again {
+				st := nn.syncing[p]
+				if !st.again {
 					delete(nn.syncing, p)
 					nn.mu.Unlock()
 					return
 				}
-				nn.syncing[p] = false
+				news = st.news
+				nn.syncing[p] = syncState{}
 				nn.mu.Unlock()
 			}
 		}()
@@ -106,11 +132,11 @@ func (nn *network) syncScheduler() {
 		select {
 		case <-nn.ctx.Done():
 			return
-		case p := <-nn.syncWake:
-			start(p)
+		case r := <-nn.syncWake:
+			start(r)
 		case <-t.C:
 			for _, p := range nn.host.Network().Peers() {
-				start(p)
+				start(syncReq{p: p})
 			}
 		}
 	}
@@ -133,7 +159,7 @@ func (nn *network) localThreads(ctx context.Context) ([]protocol.LocalThread, er
 	return out, err
 }
 
-func (nn *network) syncWith(ctx context.Context, p peer.ID) (SyncResult, error) {
+func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResult, error) {
 	var res SyncResult
 	s, err := nn.host.NewStream(ctx, p, protocol.SyncProtocolID)
 	if err != nil {
@@ -152,7 +178,9 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID) (SyncResult, error) 
 		mine[lt.ID] = lt.VV
 	}
 	s.SetDeadline(time.Now().Add(syncIdle))
-	if err := protocol.WriteSyncMsg(s, protocol.NewHello(nn.interests(), mine)); err != nil {
+	hello := protocol.NewHello(nn.interests(), mine)
+	hello.Reciprocate = news
+	if err := protocol.WriteSyncMsg(s, hello); err != nil {
 		return res, err
 	}
 	msg, err := protocol.ReadSyncMsg(br, 0)
@@ -202,6 +230,7 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID) (SyncResult, error) 
 				return res, err
 			}
 		case *protocol.Done:
+			nn.n.counters.lastSync.Store(time.Now().UnixNano())
 			return res, nil
 		case *protocol.SyncError:
 			return res, m
@@ -311,5 +340,11 @@ func (nn *network) serveSync(ctx context.Context, s p2pnet.Stream) error {
 			return err
 		}
 	}
-	return protocol.WriteSyncMsg(s, &protocol.Done{})
+	if err := protocol.WriteSyncMsg(s, &protocol.Done{}); err != nil {
+		return err
+	}
+	if hello.Reciprocate {
+		nn.requestSync(s.Conn().RemotePeer())
+	}
+	return nil
 }

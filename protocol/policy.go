@@ -23,6 +23,24 @@ func (r Role) String() string {
 	return fmt.Sprintf("Role(%d)", uint8(r))
 }
 
+// MarshalText implements encoding.TextMarshaler.
+func (r Role) MarshalText() ([]byte, error) {
+	if r < RoleMember || r > RoleNobody {
+		return nil, fmt.Errorf("unknown role %d", uint8(r))
+	}
+	return []byte(r.String()), nil
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (r *Role) UnmarshalText(b []byte) error {
+	v, err := ParseRole(string(b))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
 // ParseRole parses a role's String form.
 func ParseRole(s string) (Role, error) {
 	for i, n := range roleNames {
@@ -36,12 +54,12 @@ func ParseRole(s string) (Role, error) {
 // Policy is a thread's set of rules, enforced by every replica. Thread
 // updates and deletion are always for managers.
 type Policy struct {
-	Post          Role // who may post messages: member or manager
-	EditMessage   Role // who may update a message
-	DeleteMessage Role // who may delete a message
+	Post          Role `json:"post"`          // who may post messages: member or manager
+	EditMessage   Role `json:"editMessage"`   // who may update a message
+	DeleteMessage Role `json:"deleteMessage"` // who may delete a message
 	// ShareHistory gives members added later the keys of earlier epochs, so
 	// they can read what was posted before they joined.
-	ShareHistory bool
+	ShareHistory bool `json:"shareHistory"`
 }
 
 // DefaultPolicy is PrivMX's default: members post, a message's author or a

@@ -83,9 +83,13 @@ type SyncMsg interface{ syncMsg() }
 // wants (its local users and the users it serves as a bridge), and a digest
 // of every thread it has.
 type Hello struct {
-	Version   uint32
-	Interests [][32]byte     // InterestRefs, sorted, distinct
-	Threads   []ThreadDigest // sorted by Ref, distinct
+	Version uint32
+	// Reciprocate asks the responder to pull from the initiator once it has
+	// answered: the initiator has news (a thread just created or joined)
+	// that the responder may not hear of by gossip.
+	Reciprocate bool
+	Interests   [][32]byte     // InterestRefs, sorted, distinct
+	Threads     []ThreadDigest // sorted by Ref, distinct
 
 	// foreign holds the body after the version of a Hello whose version is
 	// not SyncVersion: it is not interpreted (another version may lay it
@@ -312,6 +316,11 @@ func appendSyncBody(dst []byte, m SyncMsg) []byte {
 		dst = binary.AppendUvarint(dst, uint64(m.Version))
 		if m.Version != SyncVersion && m.foreign != nil {
 			return append(dst, m.foreign...)
+		}
+		if m.Reciprocate {
+			dst = append(dst, 1)
+		} else {
+			dst = append(dst, 0)
 		}
 		dst = binary.AppendUvarint(dst, uint64(len(m.Interests)))
 		for _, r := range m.Interests {
@@ -580,6 +589,13 @@ func decodeHello(r *reader) *Hello {
 		}
 		r.off = len(r.b)
 		return h
+	}
+	switch r.byte() {
+	case 0:
+	case 1:
+		h.Reciprocate = true
+	default:
+		r.fail("bad reciprocate flag")
 	}
 	if n := r.count(32, 0); n > 0 {
 		h.Interests = make([][32]byte, n)

@@ -1,82 +1,92 @@
-// Command weft runs a weft node: a peer-to-peer replica of end-to-end
-// encrypted message threads. This first version opens (or creates) a node
-// home, checks that its store and keystore work, and reports what it holds.
+// Command weft runs a weft node and talks to it.
+//
+//	weft init      create a node home (keys, identity, config)
+//	weft daemon    run the node and its local API
+//	weft id | peers | connect | thread ... | send | messages | message ... | watch
+//
+// Every command takes --home (default $WEFT_HOME, else the user's config
+// directory) and --json. The commands other than init and daemon talk to
+// the home's running daemon through its local API (package api). This file
+// and its siblings only parse flags and print; the work is in node and api.
 package main
 
 import (
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"syscall"
-
-	"github.com/weftnet/weft/node"
+	"strings"
 )
 
+type command struct {
+	name, args, help string
+	run              func(e *env, args []string) error
+}
+
+// env is what a command runs with.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func commands() []command {
+	return []command{
+		{"init", "[--passphrase-file F | --no-passphrase]", "create a node home: node key, user identity, config file", cmdInit},
+		{"daemon", "[--listen MA]... [--api HOST:PORT] [--peer MA]... [--serve UID]... [--no-mdns]", "run the node (initialising the home if new)", cmdDaemon},
+		{"id", "", "show the user ID, peer ID and addresses", cmdID},
+		{"peers", "", "list connected peers", cmdPeers},
+		{"connect", "MULTIADDR", "connect to a peer", cmdConnect},
+		{"thread", "create|list|get|update|delete ...", "manage threads", cmdThread},
+		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]", "send a message", cmdSend},
+		{"messages", "THREAD [--limit N] [--skip N] [--desc] [--last-id ID]", "list a thread's messages", cmdMessages},
+		{"message", "get|update|delete ID ...", "read or change one message", cmdMessage},
+		{"watch", "[THREAD]", "stream events as they happen", cmdWatch},
+	}
+}
+
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "weft:", err)
-		os.Exit(1)
-	}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(run(e, os.Args[1:]))
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("weft", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	home := fs.String("home", defaultHome(), "node home `directory` (env WEFT_HOME)")
-	noPass := fs.Bool("no-passphrase", false, "keep user keys unencrypted (headless nodes)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: weft [--home DIR] [--no-passphrase]\n\n"+
-			"Opens the node in DIR (creating it and a first identity if new), checks\n"+
-			"its store and keystore, and prints what it holds. The keystore passphrase\n"+
-			"comes from WEFT_PASSPHRASE unless --no-passphrase is given.\n\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
+// errUsage marks a usage error (exit status 2; usage already printed).
+var errUsage = errors.New("usage")
+
+func run(e *env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(e.stdout)
+		if len(args) == 0 {
+			return 2
 		}
-		return err
+		return 0
 	}
-	cfg := node.Config{Home: *home, Unencrypted: *noPass, Passphrase: []byte(os.Getenv("WEFT_PASSPHRASE"))}
-	if !*noPass && len(cfg.Passphrase) == 0 {
-		return errors.New("set WEFT_PASSPHRASE to the keystore passphrase, or pass --no-passphrase for a headless node")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	n, err := node.New(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer n.Close()
-	ids := n.Identities()
-	if len(ids) == 0 {
-		if _, err := n.CreateIdentity(ctx, "default"); err != nil {
-			return err
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(e, args[1:])
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, errHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			}
+			fmt.Fprintln(e.stderr, "weft: "+oneLine(err.Error()))
+			return 1
 		}
-		ids = n.Identities()
 	}
-	fmt.Fprintf(stdout, "weft node at %s: store and keystore OK\n", *home)
-	for _, id := range ids {
-		threads, err := n.As(id.UserID).ListThreads(ctx, node.Page{})
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "  user %s (%s): %d threads\n", id.UserID, id.Name, threads.TotalAvailable)
-	}
-	return nil
+	fmt.Fprintf(e.stderr, "weft: unknown command %q (see weft --help)\n", args[0])
+	return 2
 }
 
-func defaultHome() string {
-	if h := os.Getenv("WEFT_HOME"); h != "" {
-		return h
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "weft: a peer-to-peer node for end-to-end encrypted message threads")
+	fmt.Fprintln(w, "\nUsage: weft COMMAND [flags]   (every command takes --home DIR and --json)")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n            %s\n", c.name, c.args, c.help)
 	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "weft")
-	}
-	return ".weft"
+	fmt.Fprintln(w, "\nRun 'weft COMMAND --help' for a command's flags.")
 }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

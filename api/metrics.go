@@ -1,0 +1,43 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// metrics writes the node's metrics in the Prometheus text format.
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	m := s.n.Metrics()
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	gauge := func(name, help string, v any) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
+	}
+	counter := func(name, help string, v any) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %v\n", name, help, name, name, v)
+	}
+	gauge("weft_peers", "Connected peers.", m.Peers)
+	gauge("weft_threads", "Threads stored.", m.Threads)
+	gauge("weft_identities", "Local user identities.", m.Identities)
+	counter("weft_events_stored_total", "Events stored since start.", m.EventsStored)
+	fmt.Fprintf(w, "# HELP weft_events_rejected_total Events rejected, by the rule they broke.\n# TYPE weft_events_rejected_total counter\n")
+	reasons := make([]string, 0, len(m.EventsRejected))
+	for k := range m.EventsRejected {
+		reasons = append(reasons, k)
+	}
+	slices.Sort(reasons)
+	for _, k := range reasons {
+		fmt.Fprintf(w, "weft_events_rejected_total{reason=%q} %d\n", k, m.EventsRejected[k])
+	}
+	gauge("weft_held_events", "Events waiting for missing parents (how far behind sync is).", m.HeldEvents)
+	lag := -1.0
+	if !m.LastSync.IsZero() {
+		lag = time.Since(m.LastSync).Seconds()
+	}
+	gauge("weft_sync_lag_seconds", "Seconds since the last completed sync with a peer (-1: none yet).", fmt.Sprintf("%.3f", lag))
+	counter("weft_gossip_dropped_total", "Gossip RPCs dropped because a peer's queue was full.", m.Gossip.DroppedRPCs)
+	counter("weft_gossip_undeliverable_total", "Gossip messages a slow subscription missed.", m.Gossip.Undeliverable)
+	counter("weft_gossip_rejected_total", "Gossip messages rejected by validation.", m.Gossip.Rejected)
+	return nil
+}

@@ -1,0 +1,479 @@
+// Package api is weft's local HTTP/JSON API, for applications in any
+// language, and the Go client that the weft command uses.
+//
+// The server listens on loopback by default and requires the bearer token
+// recorded in the node's home on every request. It offers the operations
+// of the node's Go API, a server-sent event stream with PrivMX event names,
+// and Prometheus metrics. docs/api.md documents every call.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/weftnet/weft/crypto"
+	"github.com/weftnet/weft/node"
+	"github.com/weftnet/weft/protocol"
+)
+
+// Version is reported by GET /v1/id.
+const Version = "0.1.0"
+
+// Server serves the local API of one node.
+type Server struct {
+	n       *node.Node
+	token   string
+	log     *slog.Logger
+	mux     *http.ServeMux
+	maxBody int64
+}
+
+// NewServer returns the API handler for n, guarded by token.
+func NewServer(n *node.Node, token string, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	lim := n.Limits()
+	// Binary fields travel as base64 (4/3 larger), plus room for the JSON.
+	maxBody := int64(lim.MaxData+2*lim.MaxMeta)*4/3 + 64<<10
+	s := &Server{n: n, token: token, log: log, mux: http.NewServeMux(), maxBody: maxBody}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
+		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := fn(w, r); err != nil {
+				s.fail(w, r, err)
+			}
+		})
+	}
+	h("GET /v1/id", s.id)
+	h("GET /v1/peers", s.peers)
+	h("POST /v1/connect", s.connect)
+	h("POST /v1/threads", s.createThread)
+	h("GET /v1/threads", s.listThreads)
+	h("GET /v1/threads/{id}", s.getThread)
+	h("PATCH /v1/threads/{id}", s.updateThread)
+	h("DELETE /v1/threads/{id}", s.deleteThread)
+	h("POST /v1/threads/{id}/messages", s.send)
+	h("GET /v1/threads/{id}/messages", s.listMessages)
+	h("GET /v1/messages/{id}", s.getMessage)
+	h("PATCH /v1/messages/{id}", s.updateMessage)
+	h("DELETE /v1/messages/{id}", s.deleteMessage)
+	h("GET /v1/events", s.events)
+	h("GET /metrics", s.metrics)
+	h("/", func(http.ResponseWriter, *http.Request) error {
+		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint"}
+	})
+}
+
+// ServeHTTP checks the bearer token, then serves the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
+		s.fail(w, r, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (see api.json in the node's home)"})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	e := classify(err)
+	if e.Status >= 500 {
+		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		s.log.Debug("api request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
+	}
+	writeJSON(w, e.Status, map[string]*Error{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	_ = enc.Encode(v)
+}
+
+// decode reads a JSON body into v, strictly: unknown fields, trailing
+// data and oversized bodies are errors.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Message: fmt.Sprintf("request body over %d bytes", mbe.Limit)}
+		}
+		if errors.Is(err, io.EOF) {
+			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "empty body: a JSON object is expected"}
+		}
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "invalid JSON: " + err.Error()}
+	}
+	if dec.More() {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "invalid JSON: data after the object"}
+	}
+	return nil
+}
+
+// user is the local identity a request acts as: the X-Weft-User header, or
+// the node's first identity.
+func (s *Server) user(r *http.Request) (*node.User, error) {
+	ids := s.n.Identities()
+	if h := r.Header.Get("X-Weft-User"); h != "" {
+		u, err := crypto.ParseUserID(h)
+		if err != nil {
+			return nil, badRequest("X-Weft-User: %v", err)
+		}
+		return s.n.As(u), nil
+	}
+	if len(ids) == 0 {
+		return nil, &Error{Status: http.StatusConflict, Code: CodeNoIdentity, Message: "this node has no user identity (a bridge): it can replicate but not read or write"}
+	}
+	return s.n.As(ids[0].UserID), nil
+}
+
+func pathThread(r *http.Request) (protocol.ThreadID, error) {
+	t, err := protocol.ParseThreadID(r.PathValue("id"))
+	if err != nil {
+		return t, badRequest("%v", err)
+	}
+	return t, nil
+}
+
+func pathMessage(r *http.Request) (protocol.EventID, error) {
+	m, err := protocol.ParseEventID(r.PathValue("id"))
+	if err != nil {
+		return m, badRequest("%v", err)
+	}
+	return m, nil
+}
+
+// page reads skip, limit, sort (asc|desc) and lastId from the query.
+func page(r *http.Request) (node.Page, error) {
+	q := r.URL.Query()
+	var p node.Page
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"skip", &p.Skip}, {"limit", &p.Limit}} {
+		if v := q.Get(f.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return p, badRequest("%s must be a non-negative integer, not %q", f.name, v)
+			}
+			*f.dst = n
+		}
+	}
+	switch q.Get("sort") {
+	case "", "asc":
+	case "desc":
+		p.Desc = true
+	default:
+		return p, badRequest("sort must be asc or desc, not %q", q.Get("sort"))
+	}
+	if v := q.Get("lastId"); v != "" {
+		id, err := protocol.ParseEventID(v)
+		if err != nil {
+			return p, badRequest("lastId: %v", err)
+		}
+		p.LastID = id
+	}
+	return p, nil
+}
+
+func (s *Server) id(w http.ResponseWriter, r *http.Request) error {
+	resp := IDResponse{Addrs: s.n.Addrs(), Version: Version}
+	if resp.Addrs == nil {
+		resp.Addrs = []string{}
+	}
+	if ids := s.n.Identities(); len(ids) > 0 {
+		resp.UserID = ids[0].UserID
+	}
+	if p, err := s.n.PeerID(); err == nil {
+		resp.PeerID = p.String()
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
+	out := []Peer{}
+	for _, p := range s.n.Peers() {
+		score, _ := s.n.PeerScore(p)
+		out = append(out, Peer{PeerID: p.String(), Score: score})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) connect(w http.ResponseWriter, r *http.Request) error {
+	var req ConnectRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	if err := s.n.Connect(ctx, req.Addr); err != nil {
+		if errors.Is(err, node.ErrBadInput) {
+			return err
+		}
+		return &Error{Status: http.StatusBadGateway, Code: CodeOffline, Message: "could not connect: " + err.Error()}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{})
+	return nil
+}
+
+func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
+	var req CreateThreadRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	t, err := u.CreateThread(r.Context(), req.Users, req.Managers, req.PublicMeta, req.PrivateMeta, req.Policy)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, CreateThreadResponse{ThreadID: t})
+	return nil
+}
+
+func (s *Server) listThreads(w http.ResponseWriter, r *http.Request) error {
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	l, err := u.ListThreads(r.Context(), p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+func (s *Server) getThread(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathThread(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	th, err := u.GetThread(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, th)
+	return nil
+}
+
+func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathThread(r)
+	if err != nil {
+		return err
+	}
+	var req UpdateThreadRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	err = u.UpdateThread(r.Context(), t, node.ThreadUpdate{
+		AddUsers: req.AddUsers, RemoveUsers: req.RemoveUsers,
+		AddManagers: req.AddManagers, RemoveManagers: req.RemoveManagers,
+		PublicMeta: req.PublicMeta, PrivateMeta: req.PrivateMeta, Policy: req.Policy,
+		RotateKey: req.RotateKey, Version: req.Version, Force: req.Force,
+	})
+	if err != nil {
+		return err
+	}
+	return s.getThread(w, r)
+}
+
+func (s *Server) deleteThread(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathThread(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	if err := u.DeleteThread(r.Context(), t); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) send(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathThread(r)
+	if err != nil {
+		return err
+	}
+	var req SendRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	id, err := u.SendMessage(r.Context(), t, req.PublicMeta, req.PrivateMeta, req.Data)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, SendResponse{MessageID: id})
+	return nil
+}
+
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathThread(r)
+	if err != nil {
+		return err
+	}
+	p, err := page(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	l, err := u.ListMessages(r.Context(), t, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, l)
+	return nil
+}
+
+func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) error {
+	m, err := pathMessage(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	msg, err := u.GetMessage(r.Context(), m)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, msg)
+	return nil
+}
+
+func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request) error {
+	m, err := pathMessage(r)
+	if err != nil {
+		return err
+	}
+	var req SendRequest
+	if err := s.decode(w, r, &req); err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	if err := u.UpdateMessage(r.Context(), m, req.PublicMeta, req.PrivateMeta, req.Data); err != nil {
+		return err
+	}
+	return s.getMessage(w, r)
+}
+
+func (s *Server) deleteMessage(w http.ResponseWriter, r *http.Request) error {
+	m, err := pathMessage(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	if err := u.DeleteMessage(r.Context(), m); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// events streams node events as server-sent events: one "event: NAME" and
+// one "data: JSON" line per event. ?threadId= filters by thread.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	var filter *protocol.ThreadID
+	if v := r.URL.Query().Get("threadId"); v != "" {
+		t, err := protocol.ParseThreadID(v)
+		if err != nil {
+			return badRequest("threadId: %v", err)
+		}
+		filter = &t
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "streaming unsupported"}
+	}
+	sub, err := u.Subscribe(r.Context(), filter)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, ": weft events\n\n")
+	flusher.Flush()
+	keepAlive := time.NewTicker(15 * time.Second)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case e, ok := <-sub.C:
+			if !ok {
+				if err := sub.Err(); err != nil {
+					b, _ := json.Marshal(map[string]*Error{"error": classify(err)})
+					fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+					flusher.Flush()
+				}
+				return nil
+			}
+			b, err := json.Marshal(e)
+			if err != nil {
+				return nil
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, b)
+			flusher.Flush()
+		case <-keepAlive.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+			flusher.Flush()
+		case <-r.Context().Done():
+			return nil
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+var errHelp = errors.New("help shown")
+
+// multi is a repeatable string flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// common are the flags every command has.
+type common struct {
+	home string
+	json bool
+}
+
+// newFlags makes a command's flag set with --home and --json.
+func newFlags(e *env, name, args string) (*flag.FlagSet, *common) {
+	fs := flag.NewFlagSet("weft "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	c := &common{}
+	fs.StringVar(&c.home, "home", "", "node home `directory` (default $WEFT_HOME, else the user config directory)")
+	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: weft %s %s\n\nFlags:\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs, c
+}
+
+// parse parses flags; flags may come before or after positional args.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, errUsage
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func (c *common) resolveHome(e *env) (string, error) {
+	h := c.home
+	if h == "" {
+		h = e.getenv("WEFT_HOME")
+	}
+	if h == "" {
+		d, err := os.UserConfigDir()
+		if err != nil {
+			return "", fmt.Errorf("no home: pass --home or set WEFT_HOME (%v)", err)
+		}
+		h = filepath.Join(d, "weft")
+	}
+	return filepath.Abs(h)
+}
+
+func wantArgs(fs *flag.FlagSet, pos []string, n int, what string) error {
+	if len(pos) != n {
+		fs.Usage()
+		if n == 0 {
+			return fmt.Errorf("unexpected argument %q", pos[0])
+		}
+		return fmt.Errorf("want %s", what)
+	}
+	return nil
+}
+
+type flagT = flag.Flag
+type flagSet = flag.FlagSet
+
+// errBadArg marks a malformed argument.
+var errBadArg = errors.New("bad argument")

@@ -1,0 +1,178 @@
+// Package config reads and writes the weft daemon's configuration file: a
+// small "key = value" format with # comments, where list settings repeat
+// their key. Command-line flags override what the file says.
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FileName is the configuration file's name in a node's home.
+const FileName = "weft.conf"
+
+// Config is the daemon's configuration.
+type Config struct {
+	Listen       []string
+	API          string
+	Peers        []string
+	Serve        []string
+	MDNS         bool
+	LogLevel     string // debug, info, warn, error
+	LogFormat    string // text or json
+	MaxData      int
+	MaxMeta      int
+	SyncInterval time.Duration
+}
+
+// Default returns the defaults that a missing setting takes.
+func Default() Config {
+	return Config{
+		Listen:       []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
+		API:          "127.0.0.1:0",
+		MDNS:         true,
+		LogLevel:     "info",
+		LogFormat:    "text",
+		MaxData:      512 << 10,
+		MaxMeta:      16 << 10,
+		SyncInterval: 30 * time.Second,
+	}
+}
+
+// Template is the commented file `weft init` writes.
+const Template = `# weft daemon configuration. Command-line flags override these settings;
+# a list setting repeats its key, one value per line.
+
+# libp2p listen addresses. Port 0 lets the system pick a free port; set fixed
+# ports (e.g. /ip4/0.0.0.0/tcp/4001) on an always-on node that others dial.
+listen = /ip4/0.0.0.0/tcp/0
+listen = /ip4/0.0.0.0/udp/0/quic-v1
+
+# The local HTTP/JSON API. It requires the token in api.json; keep it on
+# loopback unless you mean to expose it. Port 0 picks a free port.
+api = 127.0.0.1:0
+
+# Peers dialled at start and redialled when they drop (full multiaddrs
+# ending in /p2p/PEERID).
+# peer = /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
+
+# Bridge role: replicate every thread these users are in, holding no keys.
+# serve = weft1...
+
+# LAN discovery.
+mdns = true
+
+# Logging: level debug, info, warn or error; format text or json.
+log_level = info
+log_format = text
+
+# Size limits in bytes (replicas of a thread should agree on them).
+max_data = 524288
+max_meta = 16384
+
+# How often to reconcile with every connected peer.
+sync_interval = 30s
+`
+
+// Load reads the file at path; a missing file gives the defaults.
+func Load(path string) (Config, error) {
+	f, err := os.Open(path)
+	if os.IsNotExist(err) {
+		return Default(), nil
+	}
+	if err != nil {
+		return Config{}, err
+	}
+	defer f.Close()
+	c, err := Parse(f)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads a configuration. Unknown keys and bad values are errors that
+// name the line.
+func Parse(r io.Reader) (Config, error) {
+	c := Default()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		key, value, ok := strings.Cut(text, "=")
+		if !ok {
+			return c, fmt.Errorf("line %d: want key = value, got %q", line, text)
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		bad := func(err error) error { return fmt.Errorf("line %d: %s: %v", line, key, err) }
+		list := func(dst *[]string) {
+			if !seen[key] {
+				*dst = nil // the file's list replaces the default
+			}
+			*dst = append(*dst, value)
+		}
+		switch key {
+		case "listen":
+			list(&c.Listen)
+		case "peer":
+			list(&c.Peers)
+		case "serve":
+			list(&c.Serve)
+		case "api":
+			c.API = value
+		case "mdns":
+			v, err := strconv.ParseBool(value)
+			if err != nil {
+				return c, bad(err)
+			}
+			c.MDNS = v
+		case "log_level":
+			if !oneOf(value, "debug", "info", "warn", "error") {
+				return c, bad(fmt.Errorf("want debug, info, warn or error, not %q", value))
+			}
+			c.LogLevel = value
+		case "log_format":
+			if !oneOf(value, "text", "json") {
+				return c, bad(fmt.Errorf("want text or json, not %q", value))
+			}
+			c.LogFormat = value
+		case "max_data", "max_meta":
+			v, err := strconv.Atoi(value)
+			if err != nil || v <= 0 {
+				return c, bad(fmt.Errorf("want a positive number of bytes, not %q", value))
+			}
+			if key == "max_data" {
+				c.MaxData = v
+			} else {
+				c.MaxMeta = v
+			}
+		case "sync_interval":
+			d, err := time.ParseDuration(value)
+			if err != nil || d <= 0 {
+				return c, bad(fmt.Errorf("want a duration such as 30s, not %q", value))
+			}
+			c.SyncInterval = d
+		default:
+			return c, fmt.Errorf("line %d: unknown setting %q", line, key)
+		}
+		seen[key] = true
+	}
+	return c, sc.Err()
+}
+
+func oneOf(v string, allowed ...string) bool {
+	for _, a := range allowed {
+		if v == a {
+			return true
+		}
+	}
+	return false
+}
