@@ -5,6 +5,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -384,4 +388,22 @@ func bobIdentityFrom(t *testing.T, n *node.Node, u crypto.UserID) *crypto.Identi
 		t.Fatal("identity not found")
 	}
 	return id
+}
+
+func TestKnownPeersReconnect(t *testing.T) {
+	homeB := t.TempDir()
+	na, _ := netNode(t, t.TempDir(), "a")
+	nb, _ := netNode(t, homeB, "b")
+	connect(t, nb, na)
+	pa, _ := na.PeerID()
+	eventually(t, 15*time.Second, "B to record A as a known peer", func() bool {
+		b, err := os.ReadFile(filepath.Join(homeB, "peers.json"))
+		return err == nil && strings.Contains(string(b), pa.String())
+	})
+	nb.Close()
+	eventually(t, 5*time.Second, "A to see B go", func() bool { return len(na.Peers()) == 0 })
+	nb2, _ := netNode(t, homeB, "b")
+	eventually(t, 15*time.Second, "restarted B to reconnect to A by itself", func() bool {
+		return slices.Contains(nb2.Peers(), pa)
+	})
 }
