@@ -38,6 +38,7 @@ const (
 	CodeThreadDeleted   = "thread_deleted"
 	CodeOffline         = "offline"
 	CodeNoIdentity      = "no_identity"
+	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
 )
 
@@ -69,6 +70,8 @@ func classify(err error) *Error {
 		return e(http.StatusBadRequest, CodeBadRequest)
 	case errors.Is(err, node.ErrUnknownIdentity):
 		return e(http.StatusConflict, CodeNoIdentity)
+	case errors.Is(err, node.ErrClosed):
+		return e(http.StatusServiceUnavailable, CodeUnavailable)
 	}
 	return e(http.StatusInternalServerError, CodeInternal)
 }

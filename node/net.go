@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -373,6 +374,9 @@ func (n *Node) Addrs() []string {
 func (n *Node) Connect(ctx context.Context, addr string) error {
 	if n.net == nil {
 		return errOffline
+	}
+	if !strings.Contains(addr, "/p2p/") {
+		return fmt.Errorf("%w: peer address %q must end in /p2p/PEERID", ErrBadInput, addr)
 	}
 	ai, err := peer.AddrInfoFromString(addr)
 	if err != nil {

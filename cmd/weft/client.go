@@ -152,8 +152,7 @@ func parseUsers(flag string, vals []string) ([]crypto.UserID, error) {
 
 func cmdThread(e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: weft thread create|list|get|update|delete ...")
-		return errUsage
+		return fmt.Errorf("%w: want weft thread create|list|get|update|delete ...", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -168,7 +167,7 @@ func cmdThread(e *env, args []string) error {
 	case "delete":
 		return threadDelete(e, args)
 	}
-	return fmt.Errorf("unknown thread command %q (want create, list, get, update or delete)", sub)
+	return fmt.Errorf("%w: unknown thread command %q (want create, list, get, update or delete)", errUsage, sub)
 }
 
 func threadCreate(e *env, args []string) error {
@@ -289,11 +288,11 @@ func printable(b []byte) string {
 func threadArg(fs *flagSet, pos []string) (protocol.ThreadID, error) {
 	if len(pos) != 1 {
 		fs.Usage()
-		return protocol.ThreadID{}, errors.New("want one thread ID")
+		return protocol.ThreadID{}, fmt.Errorf("%w: want one thread ID", errUsage)
 	}
 	t, err := protocol.ParseThreadID(pos[0])
 	if err != nil {
-		return t, fmt.Errorf("%w: %w", errBadArg, err)
+		return t, fmt.Errorf("%w: thread ID %q is not 64 hex characters", errUsage, pos[0])
 	}
 	return t, nil
 }
@@ -509,10 +508,12 @@ func showMessageLine(w io.Writer, m node.Message) {
 
 func cmdMessage(e *env, args []string) error {
 	if len(args) == 0 {
-		fmt.Fprintln(e.stderr, "Usage: weft message get|update|delete ID ...")
-		return errUsage
+		return fmt.Errorf("%w: want weft message get|update|delete ID ...", errUsage)
 	}
 	sub, args := args[0], args[1:]
+	if sub != "get" && sub != "update" && sub != "delete" {
+		return fmt.Errorf("%w: unknown message command %q (want get, update or delete)", errUsage, sub)
+	}
 	fs, c := newFlags(e, "message "+sub, "ID")
 	data := fs.String("data", "", "new data (update; default: read stdin)")
 	pub := fs.String("public-meta", "", "new public metadata (update)")
@@ -523,14 +524,11 @@ func cmdMessage(e *env, args []string) error {
 	}
 	if len(pos) != 1 {
 		fs.Usage()
-		return errors.New("want one message ID")
+		return fmt.Errorf("%w: want one message ID", errUsage)
 	}
 	id, err := protocol.ParseEventID(pos[0])
 	if err != nil {
-		return err
-	}
-	if sub != "get" && sub != "update" && sub != "delete" {
-		return fmt.Errorf("unknown message command %q (want get, update or delete)", sub)
+		return fmt.Errorf("%w: message ID %q is not 64 hex characters", errUsage, pos[0])
 	}
 	var body []byte
 	if sub == "update" {
@@ -595,12 +593,12 @@ func cmdWatch(e *env, args []string) error {
 	case 1:
 		t, err := protocol.ParseThreadID(pos[0])
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: thread ID %q is not 64 hex characters", errUsage, pos[0])
 		}
 		filter = &t
 	default:
 		fs.Usage()
-		return errors.New("want at most one thread ID")
+		return fmt.Errorf("%w: want at most one thread ID", errUsage)
 	}
 	cl, err := connectDaemon(e, c)
 	if err != nil {
@@ -626,8 +624,9 @@ func cmdWatch(e *env, args []string) error {
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
-	if errors.Is(err, api.ErrUnreachable) {
-		return errors.New("lost the daemon")
+	var ae *api.Error
+	if errors.Is(err, api.ErrUnreachable) || (errors.As(err, &ae) && ae.Code == api.CodeUnavailable) {
+		return errors.New("the daemon stopped")
 	}
 	return err
 }

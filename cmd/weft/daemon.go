@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -14,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/weftnet/weft/api"
 	"github.com/weftnet/weft/crypto"
@@ -76,29 +73,6 @@ func (s *secrets) passphrase(e *env, confirm bool) ([]byte, error) {
 		return nil, errors.New("empty passphrase")
 	}
 	return []byte(p), nil
-}
-
-func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
-}
-
-// prompt reads a line from the terminal with echo off.
-func prompt(e *env, f *os.File, label string) (string, error) {
-	fmt.Fprint(e.stderr, label)
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err == nil {
-		quiet := *old
-		quiet.Lflag &^= unix.ECHO
-		_ = unix.IoctlSetTermios(fd, unix.TCSETS, &quiet)
-		defer func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old); fmt.Fprintln(e.stderr) }()
-	}
-	line, err := bufio.NewReader(f).ReadString('\n')
-	if err != nil && line == "" {
-		return "", fmt.Errorf("reading passphrase: %w", err)
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func cmdInit(e *env, args []string) error {
@@ -275,7 +249,15 @@ func cmdDaemon(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.NewServer(n, token, log), ReadHeaderTimeout: 10 * time.Second}
+	// Long-lived requests (event streams) end when the server shuts down,
+	// instead of holding the shutdown for its whole timeout.
+	apiCtx, endRequests := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:           api.NewServer(n, token, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return apiCtx },
+	}
+	srv.RegisterOnShutdown(endRequests)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API server", "err", err)

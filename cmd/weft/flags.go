@@ -75,15 +75,12 @@ func wantArgs(fs *flag.FlagSet, pos []string, n int, what string) error {
 	if len(pos) != n {
 		fs.Usage()
 		if n == 0 {
-			return fmt.Errorf("unexpected argument %q", pos[0])
+			return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 		}
-		return fmt.Errorf("want %s", what)
+		return fmt.Errorf("%w: want %s", errUsage, what)
 	}
 	return nil
 }
 
 type flagT = flag.Flag
 type flagSet = flag.FlagSet
-
-// errBadArg marks a malformed argument.
-var errBadArg = errors.New("bad argument")

@@ -12,7 +12,9 @@ package main
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/weftnet/weft/api"
 	"io"
 	"os"
 	"strings"
@@ -54,11 +56,12 @@ func main() {
 var errUsage = errors.New("usage")
 
 func run(e *env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(e.stdout)
-		if len(args) == 0 {
-			return 2
-		}
 		return 0
 	}
 	for _, c := range commands() {
@@ -69,10 +72,13 @@ func run(e *env, args []string) int {
 				return 0
 			case errors.Is(err, errHelp):
 				return 0
+			case err == errUsage: // flag package already said why
+				return 2
 			case errors.Is(err, errUsage):
+				fmt.Fprintln(e.stderr, "weft: "+oneLine(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
 				return 2
 			}
-			fmt.Fprintln(e.stderr, "weft: "+oneLine(err.Error()))
+			fmt.Fprintln(e.stderr, "weft: "+oneLine(message(err)))
 			return 1
 		}
 	}
@@ -90,3 +96,13 @@ func usage(w io.Writer) {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// message is what a person reads for err: an API error's message without
+// its code (the code is for programs).
+func message(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -52,6 +53,14 @@ type GossipResult struct {
 	// LoadP50 and LoadP99 are the latencies in the throughput phase (they
 	// include the queueing that a full window causes).
 	LoadP50, LoadP99 time.Duration
+	// SendP50 and SendP99 are how long the send call took in the paced
+	// phase (raw: Publish; weft: SendMessage, which returns once the
+	// message is durable), a part of P50 and P99.
+	SendP50, SendP99 time.Duration
+	// CPUPerDelivery is the process's CPU time (all nodes, user and
+	// system) in the throughput phase per delivered (message, receiver)
+	// pair: DESIGN §10's "cost per node per delivered message".
+	CPUPerDelivery time.Duration
 	// Duplicates counts (message, receiver) pairs seen more than once (each
 	// counted once in Delivered); SendErrors counts failed sends (not in
 	// Sent); BadStatus counts weft messages delivered with a non-zero
@@ -86,17 +95,18 @@ type GossipOptions struct {
 }
 
 // DefaultMsgs is the default number of throughput-phase messages for n
-// nodes: about 5000 deliveries' worth of work per node, bounded.
+// nodes: enough for the throughput phase to last about a second or more
+// in both modes on a 2-core machine.
 func DefaultMsgs(n int) int {
 	switch {
 	case n <= 2:
-		return 2000
+		return 10000
 	case n <= 5:
-		return 1000
+		return 3000
 	case n <= 10:
-		return 500
+		return 1500
 	}
-	return max(100, 5000/n)
+	return max(200, 15000/n)
 }
 
 // Payload layout: the first headerLen bytes of a raw payload (and the whole
@@ -207,11 +217,16 @@ func (t *tracker) got(recv int, h header, now int64, badStatus bool) {
 
 // percentiles returns the p50 and p99 of the recorded latencies.
 func (t *tracker) percentiles() (p50, p99 time.Duration) {
-	n := min(int(t.latN.Load()), len(t.lat))
+	return percentiles(t.lat[:min(int(t.latN.Load()), len(t.lat))])
+}
+
+// percentiles returns the p50 and p99 of durations in nanoseconds.
+func percentiles(d []int64) (p50, p99 time.Duration) {
+	n := len(d)
 	if n == 0 {
 		return 0, 0
 	}
-	l := slices.Clone(t.lat[:n])
+	l := slices.Clone(d)
 	slices.Sort(l)
 	at := func(q float64) time.Duration {
 		i := int(q*float64(n)+0.5) - 1
@@ -326,6 +341,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	}
 	var sendErrs atomic.Int64
 	var sent atomic.Int64
+	sendDur := make([]int64, o.LatencyMsgs) // paced phase only
 	send := func(ctx context.Context, phase byte, from, seq int) {
 		h := header{phase: phase, sender: from, seq: seq, sent: time.Now().UnixNano()}
 		if err := c.send(ctx, from, h.encode()); err != nil {
@@ -333,6 +349,9 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 				o.Logf("%s: send %d from node %d: %v", mode, seq, from, err)
 			}
 			return
+		}
+		if phase == phaseLatency && seq < len(sendDur) {
+			sendDur[seq] = time.Now().UnixNano() - h.sent
 		}
 		sent.Add(1)
 	}
@@ -342,7 +361,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	tp := newTracker(o.N, o.Msgs)
 	r.phases[phaseThroughput].Store(tp)
 	o.Logf("%s N=%d: throughput phase, %d messages, window %d per node", mode, o.N, o.Msgs, o.Window)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	var wg sync.WaitGroup
 	for i := range o.N {
 		var next atomic.Int64
@@ -371,6 +390,9 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	}
 	wg.Wait()
 	drain(ctx, tp, o.Drain)
+	if d := tp.delivered.Load(); d > 0 {
+		res.CPUPerDelivery = (cpuTime() - cpu0) / time.Duration(d)
+	}
 	last := tp.last.Load()
 	res.Elapsed = time.Since(start)
 	if last > 0 {
@@ -378,7 +400,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	}
 	res.MsgsPerSec = float64(tp.delivered.Load()) / float64(o.N-1) / res.Elapsed.Seconds()
 	res.LoadP50, res.LoadP99 = tp.percentiles()
-	o.Logf("%s N=%d: %.0f msgs/s in %v (delivered %d of %d)", mode, o.N, res.MsgsPerSec, res.Elapsed.Round(time.Millisecond), tp.delivered.Load(), o.Msgs*(o.N-1))
+	o.Logf("%s N=%d: %.0f msgs/s in %v (delivered %d of %d), CPU %v per delivery", mode, o.N, res.MsgsPerSec, res.Elapsed.Round(time.Millisecond), tp.delivered.Load(), o.Msgs*(o.N-1), res.CPUPerDelivery.Round(time.Microsecond))
 
 	// Paced: Rate messages/s in all, the senders taking turns.
 	lt := newTracker(o.N, o.LatencyMsgs)
@@ -414,6 +436,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	wg.Wait()
 	drain(ctx, lt, o.Drain)
 	res.P50, res.P99 = lt.percentiles()
+	res.SendP50, res.SendP99 = percentiles(sendDur)
 
 	res.Sent = int(sent.Load())
 	res.Delivered = int(tp.delivered.Load() + lt.delivered.Load())
@@ -422,7 +445,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	res.BadStatus = int(tp.bad.Load() + lt.bad.Load())
 	res.SendErrors = int(sendErrs.Load())
 	res.Notes = c.notes()
-	o.Logf("%s N=%d: p50 %v p99 %v; sent %d delivered %d lost %d %s", mode, o.N, res.P50, res.P99, res.Sent, res.Delivered, res.Lost, res.Notes)
+	o.Logf("%s N=%d: p50 %v p99 %v (send call p50 %v p99 %v); sent %d delivered %d lost %d %s", mode, o.N, res.P50, res.P99, res.SendP50, res.SendP99, res.Sent, res.Delivered, res.Lost, res.Notes)
 	return res, ctx.Err()
 }
 
@@ -592,6 +615,7 @@ func meshConnect(ctx context.Context, n int, connect func(i, j int) error) error
 // node sending and every node's user subscribed to the thread.
 
 type weftCluster struct {
+	logs   *logCounter
 	root   string
 	nodes  []*node.Node
 	users  []*node.User
@@ -608,10 +632,10 @@ func newWeftCluster(ctx context.Context, n int, r *router, filler []byte, logf f
 		return nil, err
 	}
 	cctx, cancel := context.WithCancel(context.Background())
-	c := &weftCluster{root: root, cancel: cancel, filler: filler[:payloadSize]}
+	c := &weftCluster{root: root, cancel: cancel, filler: filler[:payloadSize], logs: &logCounter{}}
 	for i := range n {
 		nd, err := node.New(ctx, node.Config{
-			Home: filepath.Join(root, fmt.Sprint(i)), Unencrypted: true,
+			Home: filepath.Join(root, fmt.Sprint(i)), Unencrypted: true, Logger: slog.New(c.logs),
 			Network: &node.NetworkConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true},
 		})
 		if err != nil {
@@ -692,6 +716,13 @@ func (c *weftCluster) notes() string {
 	}
 	out := fmt.Sprintf("netstats: dropped RPCs %d, undeliverable %d, rejected %d, ignored %d, throttled %d",
 		s.DroppedRPCs, s.Undeliverable, s.Rejected, s.Ignored, s.Throttled)
+	out += fmt.Sprintf("; syncs that brought events %d (events %d, accepted %d); warnings %d",
+		c.logs.syncs.Load(), c.logs.syncEvents.Load(), c.logs.syncAccepted.Load(), c.logs.warnings.Load())
+	c.logs.mu.Lock()
+	for _, w := range c.logs.firstWarnings {
+		out += fmt.Sprintf("; warning: %q", w)
+	}
+	c.logs.mu.Unlock()
 	for i, sub := range c.subs {
 		if err := sub.Err(); err != nil {
 			out += fmt.Sprintf("; subscription %d ended: %v", i, err)
@@ -711,3 +742,41 @@ func (c *weftCluster) close() {
 	c.wg.Wait()
 	os.RemoveAll(c.root)
 }
+
+// logCounter is a slog handler that counts what the nodes log about sync
+// (weft logs a sync that brought events at Info) and warnings.
+type logCounter struct {
+	syncs, syncEvents, syncAccepted, warnings atomic.Int64
+	mu                                        sync.Mutex
+	firstWarnings                             []string
+}
+
+func (l *logCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv >= slog.LevelInfo }
+
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		if l.warnings.Add(1) <= 3 {
+			msg := r.Message
+			r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
+			l.mu.Lock()
+			l.firstWarnings = append(l.firstWarnings, msg)
+			l.mu.Unlock()
+		}
+	}
+	if r.Message == "synced" {
+		l.syncs.Add(1)
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "events":
+				l.syncEvents.Add(a.Value.Int64())
+			case "accepted":
+				l.syncAccepted.Add(a.Value.Int64())
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }

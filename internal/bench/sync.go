@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/weftnet/weft/crypto"
@@ -39,7 +40,12 @@ type SyncResult struct {
 	RSSAfterBytes      int64 // VmRSS when B holds every event
 	RSSMaxSampledBytes int64 // the largest VmRSS seen every 20ms during catch-up
 	HeapBeforeBytes    uint64
-	BuildElapsed       time.Duration // writing the backlog into A
+	// HeapSettledBytes is the heap in use once B's store has settled after
+	// the catch-up (Badger's compactions hold large transient buffers):
+	// what the catch-up left behind.
+	HeapSettledBytes uint64
+	RSSSettledBytes  int64
+	BuildElapsed     time.Duration // writing the backlog into A
 }
 
 // SyncCatchUp measures how fast a fresh replica catches up a backlog: node
@@ -88,6 +94,13 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 	}
 	res.BuildElapsed = time.Since(start)
 	logf("sync: A holds %d messages (built in %v)", events, res.BuildElapsed.Round(time.Millisecond))
+	// Let A's compactions finish, so that B's catch-up neither competes
+	// with them for the CPU nor is charged for their memory.
+	h, err := settle(ctx)
+	if err != nil {
+		return res, err
+	}
+	logf("sync: A settled, heap %s", mib(int64(h)))
 
 	b, err := node.New(ctx, node.Config{Home: filepath.Join(root, "b"), Unencrypted: true, Network: netCfg()})
 	if err != nil {
@@ -121,13 +134,16 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 		}
 	}()
 
+	if testHooks.catchUpStart != nil {
+		testHooks.catchUpStart()
+	}
 	start = time.Now()
 	if err := b.Connect(ctx, a.Addrs()[0]); err != nil {
 		close(stopSampler)
 		return res, err
 	}
 	deadline := time.Now().Add(max(60*time.Second, time.Duration(events)*time.Millisecond))
-	lastLog := time.Now()
+	lastLog, lastCPU, lastHeld := time.Now(), cpuTime(), uint64(0)
 	for {
 		st, err := b.Store().Stats(th)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -141,9 +157,11 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 			close(stopSampler)
 			return res, fmt.Errorf("B holds %d of %d messages after %v", st.Messages, events, time.Since(start).Round(time.Millisecond))
 		}
-		if time.Since(lastLog) > 2*time.Second {
-			logf("sync: B holds %d of %d after %v", st.Messages, events, time.Since(start).Round(time.Millisecond))
-			lastLog = time.Now()
+		if d := time.Since(lastLog); d > 2*time.Second {
+			cpu := cpuTime()
+			logf("sync: B holds %d of %d after %v (%.0f events/s, %.2f cores busy)", st.Messages, events, time.Since(start).Round(time.Millisecond),
+				float64(st.Messages-lastHeld)/d.Seconds(), (cpu - lastCPU).Seconds()/d.Seconds())
+			lastLog, lastCPU, lastHeld = time.Now(), cpu, st.Messages
 		}
 		select {
 		case <-ctx.Done():
@@ -153,6 +171,9 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 		}
 	}
 	res.Elapsed = time.Since(start)
+	if testHooks.catchUpDone != nil {
+		testHooks.catchUpDone()
+	}
 	close(stopSampler)
 	<-samplerDone
 	res.EventsPerSec = float64(events) / res.Elapsed.Seconds()
@@ -161,12 +182,19 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 	res.PeakRSSBytes = procStatus("VmHWM")
 	runtime.GC()
 	res.HeapAfterBytes = heapInuse()
-	logf("sync: %d events in %v: %.0f events/s; RSS %s -> %s, peak %s; heap %s -> %s",
+	if res.HeapSettledBytes, err = settle(ctx); err != nil {
+		return res, err
+	}
+	res.RSSSettledBytes = procStatus("VmRSS")
+	logf("sync: %d events in %v: %.0f events/s; RSS %s -> %s, peak %s, settled %s; heap %s -> %s, settled %s",
 		events, res.Elapsed.Round(time.Millisecond), res.EventsPerSec,
-		mib(res.RSSBeforeBytes), mib(res.RSSAfterBytes), mib(res.PeakRSSBytes),
-		mib(int64(res.HeapBeforeBytes)), mib(int64(res.HeapAfterBytes)))
+		mib(res.RSSBeforeBytes), mib(res.RSSAfterBytes), mib(res.PeakRSSBytes), mib(res.RSSSettledBytes),
+		mib(int64(res.HeapBeforeBytes)), mib(int64(res.HeapAfterBytes)), mib(int64(res.HeapSettledBytes)))
 	return res, nil
 }
+
+// testHooks let tests profile the catch-up alone.
+var testHooks struct{ catchUpStart, catchUpDone func() }
 
 // fillBacklog writes a thread (writer creates it with member) and events
 // posts of 1 KiB by writer into n, building and signing on one goroutine
@@ -276,6 +304,39 @@ func procStatus(field string) int64 {
 		return v << 10
 	}
 	return 0
+}
+
+// settle waits (at most 60s) until the heap in use after a GC has not
+// shrunk for 8s, that is until the stores' background compactions are done,
+// and returns it.
+func settle(ctx context.Context) (uint64, error) {
+	prev := heapInuse()
+	steady := 0
+	for start := time.Now(); time.Since(start) < 60*time.Second && steady < 8; {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		runtime.GC()
+		h := heapInuse()
+		if h+2<<20 >= prev {
+			steady++
+		} else {
+			steady = 0
+		}
+		prev = min(prev, h)
+	}
+	return prev, nil
+}
+
+// cpuTime is the CPU time (user and system) the process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func heapInuse() uint64 {
