@@ -167,7 +167,6 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-
 // proc is a long-running weft process (daemon or watch).
 type proc struct {
 	t              *testing.T
