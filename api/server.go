@@ -8,6 +8,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -80,8 +81,8 @@ func (s *Server) routes() {
 
 // ServeHTTP checks the bearer token, then serves the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
 		s.fail(w, r, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (see api.json in the node's home)"})
 		return
@@ -106,23 +107,34 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decode reads a JSON body into v, strictly: unknown fields, trailing
-// data and oversized bodies are errors.
+// decode reads a JSON object body into v, strictly: anything but one
+// object, unknown fields and oversized bodies are errors.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	invalid := func(why string) error {
+		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "invalid JSON: " + why}
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Code: CodeBodyTooLarge, Message: fmt.Sprintf("request body over %d bytes", mbe.Limit)}
 		}
 		if errors.Is(err, io.EOF) {
-			return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "empty body: a JSON object is expected"}
+			return invalid("empty body: a JSON object is expected")
 		}
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "invalid JSON: " + err.Error()}
+		return invalid(err.Error())
 	}
-	if dec.More() {
-		return &Error{Status: http.StatusBadRequest, Code: CodeInvalidJSON, Message: "invalid JSON: data after the object"}
+	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
+		return invalid("data after the object")
+	}
+	if len(raw) == 0 || raw[0] != '{' {
+		return invalid("a JSON object is expected")
+	}
+	obj := json.NewDecoder(bytes.NewReader(raw))
+	obj.DisallowUnknownFields()
+	if err := obj.Decode(v); err != nil {
+		return invalid(err.Error())
 	}
 	return nil
 }

@@ -33,12 +33,15 @@ func (u *User) CreateThread(ctx context.Context, users, managers []crypto.UserID
 	if err := u.n.checkMeta(publicMeta, privateMeta); err != nil {
 		return protocol.ThreadID{}, err
 	}
+	if err := checkUsers(users, managers); err != nil {
+		return protocol.ThreadID{}, err
+	}
 	p := protocol.DefaultPolicy()
 	if policy != nil {
-		if err := checkPolicy(*policy); err != nil {
+		p = mergePolicy(p, *policy)
+		if err := checkPolicy(p); err != nil {
 			return protocol.ThreadID{}, err
 		}
-		p = *policy
 	}
 	ev, _, err := protocol.NewThread(id, users, managers, p, publicMeta, privateMeta, u.n.now())
 	if err != nil {
@@ -96,10 +99,12 @@ func (u *User) UpdateThread(ctx context.Context, t protocol.ThreadID, ch ThreadU
 	if err := u.n.checkMeta(ch.PublicMeta, ch.PrivateMeta); err != nil {
 		return err
 	}
-	if ch.Policy != nil {
-		if err := checkPolicy(*ch.Policy); err != nil {
-			return err
-		}
+	if err := checkUsers(ch.AddUsers, ch.RemoveUsers, ch.AddManagers, ch.RemoveManagers); err != nil {
+		return err
+	}
+	if len(ch.AddUsers)+len(ch.RemoveUsers)+len(ch.AddManagers)+len(ch.RemoveManagers) == 0 &&
+		ch.PublicMeta == nil && ch.PrivateMeta == nil && ch.Policy == nil && !ch.RotateKey {
+		return fmt.Errorf("%w: the update changes nothing", ErrBadInput)
 	}
 	return u.n.do(ctx, true, func(w *work) error {
 		ts, err := u.readable(t)
@@ -114,6 +119,13 @@ func (u *User) UpdateThread(ctx context.Context, t protocol.ThreadID, ch ThreadU
 		}
 		if ch.Version != 0 && !ch.Force && ch.Version != ts.Current.Version {
 			return fmt.Errorf("%w: expected version %d, thread is at %d", ErrVersionMismatch, ch.Version, ts.Current.Version)
+		}
+		if ch.Policy != nil {
+			p := mergePolicy(ts.Current.Policy, *ch.Policy)
+			if err := checkPolicy(p); err != nil {
+				return err
+			}
+			ch.Policy = &p
 		}
 		ev, _, err := protocol.NewUpdate(ts, id, protocol.ThreadChange{
 			AddUsers: ch.AddUsers, RemoveUsers: ch.RemoveUsers,
@@ -130,6 +142,33 @@ func (u *User) UpdateThread(ctx context.Context, t protocol.ThreadID, ch ThreadU
 		_, err = w.accept(ts, ev)
 		return err
 	})
+}
+
+// mergePolicy fills the roles p leaves unset from base.
+func mergePolicy(base, p protocol.Policy) protocol.Policy {
+	if p.Post != 0 {
+		base.Post = p.Post
+	}
+	if p.EditMessage != 0 {
+		base.EditMessage = p.EditMessage
+	}
+	if p.DeleteMessage != 0 {
+		base.DeleteMessage = p.DeleteMessage
+	}
+	base.ShareHistory = p.ShareHistory
+	return base
+}
+
+// checkUsers refuses empty (zero) user IDs.
+func checkUsers(lists ...[]crypto.UserID) error {
+	for _, l := range lists {
+		for _, u := range l {
+			if u.IsZero() {
+				return fmt.Errorf("%w: empty user ID", ErrBadInput)
+			}
+		}
+	}
+	return nil
 }
 
 func checkPolicy(p protocol.Policy) error {
