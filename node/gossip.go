@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"log/slog"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -45,7 +46,9 @@ func (nn *network) startPubSub() error {
 		pubsub.WithRawTracer(nn.tracer),
 		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(nn.noteScores), time.Second),
-		pubsub.WithLogger(nn.log),
+		// pubsub warns at length about internals (a full tag queue); keep
+		// only its errors.
+		pubsub.WithLogger(slog.New(minLevel{nn.log.Handler(), slog.LevelError})),
 	)
 	if err != nil {
 		return err
@@ -389,8 +392,10 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 	case res.Accepted > 0:
 		return pubsub.ValidationAccept
 	case res.Held > 0:
-		// A gap: fetch what is missing from the peer that has it.
-		nn.requestSync(from)
+		// A gap. Usually the missing parent is already on its way (gossip
+		// validates concurrently, so events arrive out of order); if it is
+		// still missing after a short grace, fetch it from this peer.
+		nn.syncAfterGap(from)
 		return pubsub.ValidationIgnore
 	case res.Duplicates > 0:
 		return pubsub.ValidationIgnore
@@ -448,3 +453,47 @@ func (nn *network) publishOn(name string, v pubsub.ValidatorEx, data []byte) {
 		nn.log.Warn("publishing", "topic", name, "err", err)
 	}
 }
+
+// gapGrace is how long a held event may wait for its parents to arrive by
+// gossip before the node syncs with the peer that sent it.
+const gapGrace = 250 * time.Millisecond
+
+// syncAfterGap schedules, once per peer at a time, a check after gapGrace:
+// if events are still held then, sync with the peer.
+func (nn *network) syncAfterGap(from peer.ID) {
+	nn.mu.Lock()
+	defer nn.mu.Unlock()
+	if nn.gapTimers[from] {
+		return
+	}
+	nn.gapTimers[from] = true
+	time.AfterFunc(gapGrace, func() {
+		nn.mu.Lock()
+		delete(nn.gapTimers, from)
+		nn.mu.Unlock()
+		if nn.ctx.Err() != nil {
+			return
+		}
+		held := 0
+		_ = nn.n.do(nn.ctx, false, func(w *work) error { held = nn.n.heldCount; return nil })
+		if held > 0 {
+			nn.requestSync(from)
+		}
+	})
+}
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(g string) slog.Handler { return minLevel{h.Handler.WithGroup(g), h.min} }

@@ -43,8 +43,9 @@ func (r *IngestResult) reject(err error) {
 func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 	const chunkSize = 128
 	type checked struct {
-		good []*protocol.Event
-		errs []error
+		good  []*protocol.Event
+		errs  []error
+		known int
 	}
 	chunks := make(chan checked, 1)
 	stop := make(chan struct{})
@@ -56,7 +57,9 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 			evs, errs := n.checkAll(part)
 			c := checked{}
 			for i, err := range errs {
-				if err != nil {
+				if errors.Is(err, errKnown) {
+					c.known++
+				} else if err != nil {
 					c.errs = append(c.errs, err)
 				} else {
 					c.good = append(c.good, evs[i])
@@ -76,6 +79,7 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 			n.counters.reject(err)
 		}
 		res.all = nil
+		res.Duplicates += c.known
 		if len(c.good) == 0 {
 			continue
 		}
@@ -121,6 +125,9 @@ func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (Ingest
 	return part, err
 }
 
+// errKnown marks an event that is already stored.
+var errKnown = errors.New("already stored")
+
 // checkAll decodes raw events and applies the stateless rules (shape,
 // limits, signature) on all cores.
 func (n *Node) checkAll(raw [][]byte) ([]*protocol.Event, []error) {
@@ -135,6 +142,12 @@ func (n *Node) checkAll(raw [][]byte) ([]*protocol.Event, []error) {
 			for i := k; i < len(raw); i += workers {
 				ev, err := protocol.Decode(raw[i])
 				if err == nil {
+					// An event already stored needs no signature check
+					// (syncs often bring what gossip already did).
+					if known, _ := n.store.Has(ev.ThreadID(), ev.ID()); known {
+						evs[i], errs[i] = ev, errKnown
+						continue
+					}
 					err = protocol.CheckEvent(ev, n.cfg.Limits)
 				}
 				evs[i], errs[i] = ev, err
@@ -166,7 +179,7 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 		}
 		n.threads[t] = ts
 		res.Accepted++
-		return w.release(ts, res)
+		return w.release(ts, res, ev.ID(), true)
 	}
 	if ts == nil {
 		return w.hold(t, ev, res, protocol.ErrUnknownThread)
@@ -187,7 +200,14 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 	switch {
 	case err == nil:
 		res.Accepted++
-		return w.release(ts, res)
+		if _, wasHeld := n.held[t][ev.ID()]; wasHeld {
+			delete(n.held[t], ev.ID())
+			n.heldCount--
+			if err := w.tx.Unhold(t, ev.ID()); err != nil {
+				return fmt.Errorf("%w: %w", errStorage, err)
+			}
+		}
+		return w.release(ts, res, ev.ID(), false)
 	case errors.Is(err, errStorage):
 		return err
 	case protocol.IsHold(err):
@@ -219,14 +239,34 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
 	n.held[t][ev.ID()] = ev
+	n.noteWants(t, ev)
 	n.heldCount++
 	res.Held++
 	return nil
 }
 
+// noteWants records the parents a held event waits for, so that release
+// only rescans a thread's held events when one of them arrives.
+func (n *Node) noteWants(t protocol.ThreadID, ev *protocol.Event) {
+	if n.heldWants[t] == nil {
+		n.heldWants[t] = map[protocol.EventID]struct{}{}
+	}
+	for _, p := range ev.Parents {
+		n.heldWants[t][p] = struct{}{}
+	}
+}
+
 // release retries the events held for thread ts until none more passes.
-func (w *work) release(ts *protocol.ThreadState, res *IngestResult) error {
+// It does nothing unless the event just accepted (trigger) is one a held
+// event waits for, or all is set (a thread just arrived).
+func (w *work) release(ts *protocol.ThreadState, res *IngestResult, trigger protocol.EventID, all bool) error {
 	n := w.n
+	if len(n.held[ts.ID]) == 0 {
+		return nil
+	}
+	if _, wanted := n.heldWants[ts.ID][trigger]; !wanted && !all {
+		return nil
+	}
 	for progress := true; progress && len(n.held[ts.ID]) > 0; {
 		progress = false
 		for id, ev := range n.held[ts.ID] {
@@ -259,6 +299,11 @@ func (w *work) release(ts *protocol.ThreadState, res *IngestResult) error {
 				res.reject(aerr)
 			}
 		}
+	}
+	// What the remaining held events still wait for.
+	delete(n.heldWants, ts.ID)
+	for _, ev := range n.held[ts.ID] {
+		n.noteWants(ts.ID, ev)
 	}
 	return nil
 }

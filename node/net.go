@@ -67,15 +67,16 @@ type network struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	topics   map[string]*joined
-	scores   map[peer.ID]float64
-	known    map[peer.ID][]ma.Multiaddr
-	syncing  map[peer.ID]syncState // peers with a sync running
-	pubQueue []*protocol.Event
-	pubWake  chan struct{}
-	syncWake chan syncReq
-	refresh  chan struct{}
+	mu        sync.Mutex
+	topics    map[string]*joined
+	scores    map[peer.ID]float64
+	known     map[peer.ID][]ma.Multiaddr
+	syncing   map[peer.ID]syncState // peers with a sync running
+	gapTimers map[peer.ID]bool      // a gap check is scheduled for the peer
+	pubQueue  []*protocol.Event
+	pubWake   chan struct{}
+	syncWake  chan syncReq
+	refresh   chan struct{}
 }
 
 // startNetwork brings up the host and everything on it.
@@ -105,7 +106,7 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		n: n, cfg: cfg, log: n.log.With("peer", h.ID().ShortString()), host: h, gater: g,
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
 		topics: map[string]*joined{}, scores: map[peer.ID]float64{}, known: map[peer.ID][]ma.Multiaddr{},
-		syncing: map[peer.ID]syncState{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
+		syncing: map[peer.ID]syncState{}, gapTimers: map[peer.ID]bool{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
 		refresh: make(chan struct{}, 1),
 	}
 	if err := nn.startPubSub(); err != nil {

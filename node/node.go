@@ -66,6 +66,7 @@ type Node struct {
 	subs    map[*Subscription]struct{}
 	// held are events waiting for their parents (or their thread).
 	held      map[protocol.ThreadID]map[protocol.EventID]*protocol.Event
+	heldWants map[protocol.ThreadID]map[protocol.EventID]struct{}
 	heldCount int
 
 	counters counters
@@ -145,11 +146,13 @@ func (n *Node) loadThreads() error {
 		return err
 	}
 	n.held = map[protocol.ThreadID]map[protocol.EventID]*protocol.Event{}
+	n.heldWants = map[protocol.ThreadID]map[protocol.EventID]struct{}{}
 	n.heldCount = 0
 	for t, evs := range held {
 		n.held[t] = map[protocol.EventID]*protocol.Event{}
 		for _, ev := range evs {
 			n.held[t][ev.ID()] = ev
+			n.noteWants(t, ev)
 			n.heldCount++
 		}
 	}

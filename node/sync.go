@@ -221,14 +221,17 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 		switch m := msg.(type) {
 		case *protocol.Batch:
 			res.Events += len(m.Events)
+			// Credit first, so the peer reads and sends the next batch
+			// while this one is checked and stored; the window still
+			// bounds what is in flight.
+			if err := protocol.WriteSyncMsg(s, &protocol.Credit{N: 1}); err != nil {
+				return res, err
+			}
 			ir, err := nn.n.Ingest(ctx, m.Events)
 			if err != nil {
 				return res, err
 			}
 			res.Accepted += ir.Accepted
-			if err := protocol.WriteSyncMsg(s, &protocol.Credit{N: 1}); err != nil {
-				return res, err
-			}
 		case *protocol.Done:
 			nn.n.counters.lastSync.Store(time.Now().UnixNano())
 			return res, nil

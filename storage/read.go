@@ -408,3 +408,17 @@ func (s *Store) AllHeld() (map[protocol.ThreadID][]*protocol.Event, error) {
 	})
 	return out, err
 }
+
+// Has reports whether an event is stored.
+func (s *Store) Has(t protocol.ThreadID, id protocol.EventID) (bool, error) {
+	found := false
+	err := s.view(func(b *badger.Txn) error {
+		_, err := b.Get(metaKey(t, id))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	return found, err
+}

@@ -72,7 +72,9 @@ func Open(dir string, o Options) (*Store, error) {
 		WithNumMemtables(3).
 		WithBlockCacheSize(o.CacheSize).
 		WithIndexCacheSize(16 << 20).
-		WithValueThreshold(4 << 10).
+		// Events (hundreds of bytes and up) go to the value log; the LSM
+		// tree keeps the small index entries, so compactions stay cheap.
+		WithValueThreshold(256).
 		WithValueLogFileSize(256 << 20).
 		WithCompression(options.Snappy).
 		WithMetricsEnabled(false).

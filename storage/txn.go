@@ -132,7 +132,6 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 		tx.set(seqKey(t, meta.Writer, meta.Seq), id[:]),
 		tx.set(orderKey(t, o), []byte{byte(meta.Kind)}),
 		tx.set(tipKey(t, meta.Writer), tipValue(meta.Seq, id)),
-		tx.del(heldKey(t, id)),
 	); err != nil {
 		return eff, err
 	}

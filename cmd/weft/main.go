@@ -12,6 +12,9 @@ package main
 
 import (
 	"errors"
+	"flag"
+
+	"github.com/weftnet/weft/internal/bench"
 
 	"fmt"
 	"github.com/weftnet/weft/api"
@@ -44,6 +47,7 @@ func commands() []command {
 		{"messages", "THREAD [--limit N] [--skip N] [--desc] [--last-id ID]", "list a thread's messages", cmdMessages},
 		{"message", "get|update|delete ID ...", "read or change one message", cmdMessage},
 		{"watch", "[THREAD]", "stream events as they happen", cmdWatch},
+		{"bench", "[-only gossip|sync] [-n 2,5,10] [-sync 100000] [-runs K]", "measure replication against raw GossipSub in the same run", cmdBench},
 	}
 }
 
@@ -105,4 +109,12 @@ func message(err error) string {
 		return ae.Message
 	}
 	return err.Error()
+}
+
+func cmdBench(e *env, args []string) error {
+	err := bench.Main(args, e.stdout, e.stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return errHelp
+	}
+	return err
 }

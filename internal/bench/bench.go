@@ -48,6 +48,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -73,9 +74,10 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	window := fs.Int("window", 32, "messages in flight per node in the throughput phase")
 	syncs := fs.String("sync", "10000,100000", "backlog sizes for the sync catch-up, comma-separated")
 	only := fs.String("only", "", "run only gossip or sync")
+	runs := fs.Int("runs", 1, "gossip runs per N (raw then weft each time); the goals are judged on the medians")
 	verbose := fs.Bool("v", false, "log progress to stderr")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: weft bench [-n 2,5,10] [-msgs N] [-rate 200] [-window 32] [-sync 10000,100000] [-only gossip|sync] [-v]\n\n"+
+		fmt.Fprintf(stderr, "usage: weft bench [-n 2,5,10] [-msgs N] [-runs 1] [-rate 200] [-window 32] [-sync 10000,100000] [-only gossip|sync] [-v]\n\n"+
 			"Compares weft's replication with raw GossipSub measured in the same run, and\n"+
 			"measures sync catch-up. Goals: weft msgs/s >= %.1f x raw, p99 <= %.0f x raw,\n"+
 			"no loss; catch-up >= %d events/s.\n\n", GoalThroughputRatio, GoalP99Ratio, GoalSyncEventsPerS)
@@ -100,7 +102,9 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	}
 	logf := func(string, ...any) {}
 	if *verbose {
-		logf = func(f string, a ...any) { fmt.Fprintf(stderr, "%s "+f+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...) }
+		logf = func(f string, a ...any) {
+			fmt.Fprintf(stderr, "%s "+f+"\n", append([]any{time.Now().Format("15:04:05.000")}, a...)...)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -108,14 +112,30 @@ func Main(args []string, stdout, stderr io.Writer) error {
 	if *only != "sync" {
 		fmt.Fprintf(stdout, "GOSSIP: 1 KiB payloads, N nodes in one process, full mesh on 127.0.0.1 TCP;\n"+
 			"throughput with %d messages in flight per node, latency paced at %.0f msgs/s\n\n", *window, *rate)
+		if *runs < 1 {
+			return fmt.Errorf("-runs must be positive")
+		}
 		var rows []GossipResult
 		for _, n := range nList {
-			raw, weft, err := GossipWith(ctx, GossipOptions{N: n, Msgs: *msgs, Rate: *rate, Window: *window, Logf: logf})
-			if err != nil {
-				return fmt.Errorf("gossip N=%d: %w", n, err)
+			var raws, wefts []GossipResult
+			for run := range *runs {
+				raw, weft, err := GossipWith(ctx, GossipOptions{N: n, Msgs: *msgs, Rate: *rate, Window: *window, Logf: logf})
+				if err != nil {
+					return fmt.Errorf("gossip N=%d: %w", n, err)
+				}
+				raws, wefts = append(raws, raw), append(wefts, weft)
+				if *runs > 1 {
+					fmt.Fprintf(stdout, "N=%d run %d\n", n, run+1)
+					printGossipTable(stdout, []GossipResult{raw, weft})
+				}
 			}
+			raw, weft := median(raws), median(wefts)
 			rows = append(rows, raw, weft)
-			fmt.Fprintf(stdout, "N=%d\n", n)
+			if *runs > 1 {
+				fmt.Fprintf(stdout, "N=%d median of %d runs (sent, delivered and lost are totals)\n", n, *runs)
+			} else {
+				fmt.Fprintf(stdout, "N=%d\n", n)
+			}
 			printGossip(stdout, raw, weft)
 			fmt.Fprintln(stdout)
 		}
@@ -142,6 +162,48 @@ func Main(args []string, stdout, stderr io.Writer) error {
 		printSync(stdout, res)
 	}
 	return nil
+}
+
+// median combines runs of one mode: the median of each rate and latency,
+// the totals of the counts, the notes of the last run.
+func median(rs []GossipResult) GossipResult {
+	if len(rs) == 1 {
+		return rs[0]
+	}
+	out := rs[len(rs)-1]
+	out.Sent, out.Delivered, out.Lost, out.Duplicates, out.SendErrors, out.BadStatus = 0, 0, 0, 0, 0, 0
+	for _, r := range rs {
+		out.Sent += r.Sent
+		out.Delivered += r.Delivered
+		out.Lost += r.Lost
+		out.Duplicates += r.Duplicates
+		out.SendErrors += r.SendErrors
+		out.BadStatus += r.BadStatus
+	}
+	mid := func(get func(GossipResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = get(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	dur := func(get func(GossipResult) time.Duration) time.Duration {
+		return time.Duration(mid(func(r GossipResult) float64 { return float64(get(r)) }))
+	}
+	out.MsgsPerSec = mid(func(r GossipResult) float64 { return r.MsgsPerSec })
+	out.Elapsed = dur(func(r GossipResult) time.Duration { return r.Elapsed })
+	out.CPUPerDelivery = dur(func(r GossipResult) time.Duration { return r.CPUPerDelivery })
+	out.P50 = dur(func(r GossipResult) time.Duration { return r.P50 })
+	out.P99 = dur(func(r GossipResult) time.Duration { return r.P99 })
+	out.SendP50 = dur(func(r GossipResult) time.Duration { return r.SendP50 })
+	out.SendP99 = dur(func(r GossipResult) time.Duration { return r.SendP99 })
+	out.LoadP50 = dur(func(r GossipResult) time.Duration { return r.LoadP50 })
+	out.LoadP99 = dur(func(r GossipResult) time.Duration { return r.LoadP99 })
+	return out
 }
 
 func intList(s string) ([]int, error) {

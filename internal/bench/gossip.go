@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -108,6 +109,10 @@ func DefaultMsgs(n int) int {
 	}
 	return max(200, 15000/n)
 }
+
+// phaseLimit bounds the throughput phase, and the paced phase beyond its
+// schedule.
+const phaseLimit = 90 * time.Second
 
 // Payload layout: the first headerLen bytes of a raw payload (and the whole
 // publicMeta of a weft message) are a header; the rest is filler.
@@ -362,6 +367,8 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	r.phases[phaseThroughput].Store(tp)
 	o.Logf("%s N=%d: throughput phase, %d messages, window %d per node", mode, o.N, o.Msgs, o.Window)
 	start, cpu0 := time.Now(), cpuTime()
+	// The phase is bounded: what is not delivered by then is lost.
+	pctx, pcancel := context.WithTimeout(ctx, phaseLimit)
 	var wg sync.WaitGroup
 	for i := range o.N {
 		var next atomic.Int64
@@ -373,15 +380,15 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 				defer timer.Stop()
 				for {
 					seq := int(next.Add(1)-1)*o.N + i
-					if seq >= o.Msgs || ctx.Err() != nil {
+					if seq >= o.Msgs || pctx.Err() != nil {
 						return
 					}
-					send(ctx, phaseThroughput, i, seq)
+					send(pctx, phaseThroughput, i, seq)
 					timer.Reset(5 * time.Second)
 					select {
 					case <-tp.done[seq]:
 					case <-timer.C: // lost or late: go on, it is counted
-					case <-ctx.Done():
+					case <-pctx.Done():
 						return
 					}
 				}
@@ -389,6 +396,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 		}
 	}
 	wg.Wait()
+	pcancel()
 	drain(ctx, tp, o.Drain)
 	if d := tp.delivered.Load(); d > 0 {
 		res.CPUPerDelivery = (cpuTime() - cpu0) / time.Duration(d)
@@ -408,6 +416,8 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	o.Logf("%s N=%d: paced phase, %d messages at %.0f/s", mode, o.N, o.LatencyMsgs, o.Rate)
 	gap := time.Duration(float64(time.Second) / o.Rate)
 	t0 := time.Now().Add(10 * time.Millisecond)
+	pctx, pcancel = context.WithTimeout(ctx, time.Duration(o.LatencyMsgs)*gap+phaseLimit)
+	defer pcancel()
 	inflight := make(chan struct{}, 256)
 	for i := range o.N {
 		wg.Add(1)
@@ -420,14 +430,14 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 				}
 				select {
 				case <-time.After(time.Until(t0.Add(time.Duration(seq) * gap))):
-				case <-ctx.Done():
+				case <-pctx.Done():
 					return
 				}
 				inflight <- struct{}{}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					send(ctx, phaseLatency, i, seq)
+					send(pctx, phaseLatency, i, seq)
 					<-inflight
 				}()
 			}
@@ -436,7 +446,7 @@ func runMode(ctx context.Context, mode string, c cluster, r *router, o GossipOpt
 	wg.Wait()
 	drain(ctx, lt, o.Drain)
 	res.P50, res.P99 = lt.percentiles()
-	res.SendP50, res.SendP99 = percentiles(sendDur)
+	res.SendP50, res.SendP99 = percentiles(slices.DeleteFunc(sendDur, func(d int64) bool { return d == 0 }))
 
 	res.Sent = int(sent.Load())
 	res.Delivered = int(tp.delivered.Load() + lt.delivered.Load())
@@ -720,7 +730,7 @@ func (c *weftCluster) notes() string {
 		c.logs.syncs.Load(), c.logs.syncEvents.Load(), c.logs.syncAccepted.Load(), c.logs.warnings.Load())
 	c.logs.mu.Lock()
 	for _, w := range c.logs.firstWarnings {
-		out += fmt.Sprintf("; warning: %q", w)
+		out += fmt.Sprintf("; e.g. warning %q", w)
 	}
 	c.logs.mu.Unlock()
 	for i, sub := range c.subs {
@@ -755,13 +765,17 @@ func (l *logCounter) Enabled(_ context.Context, lv slog.Level) bool { return lv 
 
 func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelWarn {
-		if l.warnings.Add(1) <= 3 {
+		l.warnings.Add(1)
+		l.mu.Lock()
+		if len(l.firstWarnings) < 3 && !slices.ContainsFunc(l.firstWarnings, func(w string) bool { return strings.HasPrefix(w, r.Message) }) {
 			msg := r.Message
 			r.Attrs(func(a slog.Attr) bool { msg += " " + a.String(); return true })
-			l.mu.Lock()
+			if len(msg) > 200 {
+				msg = msg[:200] + "..."
+			}
 			l.firstWarnings = append(l.firstWarnings, msg)
-			l.mu.Unlock()
 		}
+		l.mu.Unlock()
 	}
 	if r.Message == "synced" {
 		l.syncs.Add(1)

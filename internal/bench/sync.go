@@ -95,12 +95,16 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 	res.BuildElapsed = time.Since(start)
 	logf("sync: A holds %d messages (built in %v)", events, res.BuildElapsed.Round(time.Millisecond))
 	// Let A's compactions finish, so that B's catch-up neither competes
-	// with them for the CPU nor is charged for their memory.
-	h, err := settle(ctx)
-	if err != nil {
-		return res, err
+	// with them for the CPU nor is charged for their memory. (Small
+	// backlogs, as in tests, need no wait.)
+	wait := events >= settleMin
+	if wait {
+		h, err := settle(ctx)
+		if err != nil {
+			return res, err
+		}
+		logf("sync: A settled, heap %s", mib(int64(h)))
 	}
-	logf("sync: A settled, heap %s", mib(int64(h)))
 
 	b, err := node.New(ctx, node.Config{Home: filepath.Join(root, "b"), Unencrypted: true, Network: netCfg()})
 	if err != nil {
@@ -134,9 +138,6 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 		}
 	}()
 
-	if testHooks.catchUpStart != nil {
-		testHooks.catchUpStart()
-	}
 	start = time.Now()
 	if err := b.Connect(ctx, a.Addrs()[0]); err != nil {
 		close(stopSampler)
@@ -155,12 +156,12 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 		}
 		if time.Now().After(deadline) {
 			close(stopSampler)
-			return res, fmt.Errorf("B holds %d of %d messages after %v", st.Messages, events, time.Since(start).Round(time.Millisecond))
+			return res, fmt.Errorf("replica B holds %d of %d messages after %v", st.Messages, events, time.Since(start).Round(time.Millisecond))
 		}
 		if d := time.Since(lastLog); d > 2*time.Second {
 			cpu := cpuTime()
 			logf("sync: B holds %d of %d after %v (%.0f events/s, %.2f cores busy)", st.Messages, events, time.Since(start).Round(time.Millisecond),
-				float64(st.Messages-lastHeld)/d.Seconds(), (cpu - lastCPU).Seconds()/d.Seconds())
+				float64(st.Messages-lastHeld)/d.Seconds(), (cpu-lastCPU).Seconds()/d.Seconds())
 			lastLog, lastCPU, lastHeld = time.Now(), cpu, st.Messages
 		}
 		select {
@@ -171,9 +172,6 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 		}
 	}
 	res.Elapsed = time.Since(start)
-	if testHooks.catchUpDone != nil {
-		testHooks.catchUpDone()
-	}
 	close(stopSampler)
 	<-samplerDone
 	res.EventsPerSec = float64(events) / res.Elapsed.Seconds()
@@ -182,8 +180,11 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 	res.PeakRSSBytes = procStatus("VmHWM")
 	runtime.GC()
 	res.HeapAfterBytes = heapInuse()
-	if res.HeapSettledBytes, err = settle(ctx); err != nil {
-		return res, err
+	res.HeapSettledBytes = res.HeapAfterBytes
+	if wait {
+		if res.HeapSettledBytes, err = settle(ctx); err != nil {
+			return res, err
+		}
 	}
 	res.RSSSettledBytes = procStatus("VmRSS")
 	logf("sync: %d events in %v: %.0f events/s; RSS %s -> %s, peak %s, settled %s; heap %s -> %s, settled %s",
@@ -193,8 +194,9 @@ func SyncCatchUp(ctx context.Context, events int, logf func(string, ...any)) (Sy
 	return res, nil
 }
 
-// testHooks let tests profile the catch-up alone.
-var testHooks struct{ catchUpStart, catchUpDone func() }
+// settleMin is the smallest backlog for which SyncCatchUp waits for the
+// stores to settle.
+const settleMin = 5000
 
 // fillBacklog writes a thread (writer creates it with member) and events
 // posts of 1 KiB by writer into n, building and signing on one goroutine
@@ -266,7 +268,7 @@ func fillBacklog(ctx context.Context, n *node.Node, writer *crypto.Identity, mem
 			return th, err
 		}
 		if r.Accepted != len(c) {
-			return th, fmt.Errorf("A accepted %d of %d events: %+v", r.Accepted, len(c), r)
+			return th, fmt.Errorf("replica A accepted %d of %d events: %+v", r.Accepted, len(c), r)
 		}
 		total += len(c)
 	}
