@@ -152,7 +152,7 @@ func parseUsers(flag string, vals []string) ([]crypto.UserID, error) {
 
 func cmdThread(e *env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: want weft thread create|list|get|update|delete ...", errUsage)
+		return fmt.Errorf("%w: want weft thread create|list|get|update|delete", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -508,7 +508,7 @@ func showMessageLine(w io.Writer, m node.Message) {
 
 func cmdMessage(e *env, args []string) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: want weft message get|update|delete ID ...", errUsage)
+		return fmt.Errorf("%w: want weft message get|update|delete ID", errUsage)
 	}
 	sub, args := args[0], args[1:]
 	if sub != "get" && sub != "update" && sub != "delete" {
