@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -72,6 +73,18 @@ type cli struct {
 	t   *testing.T
 	bin string
 	env []string
+	// prefix runs every command through another (nsenter into a
+	// network namespace of the test's own).
+	prefix []string
+}
+
+// command builds the exec.Cmd for one weft invocation.
+func (c *cli) command(ctx context.Context, args ...string) *exec.Cmd {
+	if len(c.prefix) == 0 {
+		return exec.CommandContext(ctx, c.bin, args...)
+	}
+	full := append(append(append([]string{}, c.prefix[1:]...), c.bin), args...)
+	return exec.CommandContext(ctx, c.prefix[0], full...)
 }
 
 func newCLI(t *testing.T) *cli {
@@ -106,7 +119,7 @@ func (c *cli) runIn(stdin io.Reader, args ...string) result {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd := c.command(ctx, args...)
 	cmd.Env = c.env
 	cmd.Stdin = stdin
 	cmd.WaitDelay = 5 * time.Second
@@ -180,7 +193,7 @@ type proc struct {
 func (c *cli) start(name string, args ...string) *proc {
 	c.t.Helper()
 	p := &proc{t: c.t, name: name, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(c.bin, args...)
+	p.cmd = c.command(context.Background(), args...)
 	p.cmd.Env = c.env
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	p.cmd.WaitDelay = 5 * time.Second
@@ -662,12 +675,37 @@ func TestCLIBadInput(t *testing.T) {
 	oneLineFailure(t, "unknown command", c.run("frobnicate", "--home", home), 2, "unknown command")
 }
 
-func TestDaemonFreshHomeAndLock(t *testing.T) {
-	if os.Getenv("CI_NO_MDNS") != "" {
-		t.Skip("CI_NO_MDNS is set: this test runs a daemon with default flags (all interfaces, mDNS on)")
+// inNetns makes c run its commands in a network namespace that the test
+// creates (only a loopback interface), so that a daemon with default flags
+// (all interfaces, mDNS multicast) reaches nothing outside the test.
+func inNetns(t *testing.T, c *cli) {
+	t.Helper()
+	unshare, err1 := exec.LookPath("unshare")
+	nsenter, err2 := exec.LookPath("nsenter")
+	if err1 != nil || err2 != nil || os.Geteuid() != 0 {
+		t.Skip("needs root with unshare and nsenter to run default-flag daemons in a private network namespace")
 	}
+	holder := exec.Command(unshare, "--net", "sh", "-c", "(ip link set lo up || ifconfig lo up) 2>/dev/null || exit 3; echo ready; exec sleep 600")
+	holder.SysProcAttr = dieWithTest()
+	out, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Skipf("cannot create a network namespace: %v", err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(out, buf); err != nil || string(buf) != "ready\n" {
+		t.Skipf("network namespace did not come up: %v %q", err, buf)
+	}
+	c.prefix = []string{nsenter, "--net=/proc/" + strconv.Itoa(holder.Process.Pid) + "/ns/net"}
+}
+
+func TestDaemonFreshHomeAndLock(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
+	inNetns(t, c)
 	home := filepath.Join(t.TempDir(), "fresh")
 	d, id := c.startDaemon(home)
 	if !strings.HasPrefix(id.UserID, "weft1") || id.PeerID == "" {
