@@ -42,6 +42,11 @@ func (nn *network) startPubSub() error {
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(validateQueue),
+		// One validation worker: events from one writer then reach the
+		// rules in the order they were sent, instead of overtaking each
+		// other and being held (which cost a sync each). Storage is
+		// serial anyway; signature checks are cheap next to it.
+		pubsub.WithValidateWorkers(1),
 		pubsub.WithMaxMessageSize(maxGossipSize),
 		pubsub.WithRawTracer(nn.tracer),
 		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
@@ -456,7 +461,7 @@ func (nn *network) publishOn(name string, v pubsub.ValidatorEx, data []byte) {
 
 // gapGrace is how long a held event may wait for its parents to arrive by
 // gossip before the node syncs with the peer that sent it.
-const gapGrace = 250 * time.Millisecond
+const gapGrace = time.Second
 
 // syncAfterGap schedules, once per peer at a time, a check after gapGrace:
 // if events are still held then, sync with the peer.
