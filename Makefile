@@ -15,7 +15,7 @@ test:
 
 # The concurrent packages under the race detector.
 race:
-	$(GO) test -race ./node/... ./storage/...
+	$(GO) test -race ./node/... ./storage/... ./api/... ./internal/bench/...
 
 # Every fuzz target for FUZZTIME each (go test -fuzz takes one target at a time).
 fuzz:
