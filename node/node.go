@@ -4,6 +4,14 @@
 // and messages to them: create, update, delete, get and list threads; send,
 // get, list, update and delete messages; and a stream of events.
 //
+// With Config.Network set the node also runs a libp2p host and replicates
+// (net.go, gossip.go, sync.go): one GossipSub topic per thread whose
+// validator applies the protocol rules before anything is stored or
+// forwarded, an inbox topic per user for new threads, anti-entropy sync
+// (/weft/sync/1.0.0) on connect, periodically and on gaps, an optional
+// bridge role, mDNS and remembered peers. Without it the node is a local
+// store with the same API.
+//
 // One goroutine (the loop) owns all mutable state: the thread states, the
 // unwrapped thread keys and the subscriptions. Public methods hand it work
 // and wait. The loop commits the writes of all requests that are waiting at
