@@ -103,7 +103,7 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	nn := &network{
-		n: n, cfg: cfg, log: n.log.With("peer", h.ID().ShortString()), host: h, gater: g,
+		n: n, cfg: cfg, log: n.log.With("peer", h.ID().String()), host: h, gater: g,
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
 		topics: map[string]*joined{}, scores: map[peer.ID]float64{}, known: map[peer.ID][]ma.Multiaddr{},
 		syncing: map[peer.ID]syncState{}, gapTimers: map[peer.ID]bool{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
