@@ -256,7 +256,12 @@ func (s *Server) createThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := u.CreateThread(r.Context(), req.Users, req.Managers, req.PublicMeta, req.PrivateMeta, req.Policy)
+	var policy *protocol.Policy
+	if req.Policy != nil {
+		p := req.Policy.Apply(protocol.DefaultPolicy())
+		policy = &p
+	}
+	t, err := u.CreateThread(r.Context(), req.Users, req.Managers, req.PublicMeta, req.PrivateMeta, policy)
 	if err != nil {
 		return err
 	}
@@ -311,10 +316,19 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	var policy *protocol.Policy
+	if req.Policy != nil {
+		cur, err := u.GetThread(r.Context(), t)
+		if err != nil {
+			return err
+		}
+		p := req.Policy.Apply(cur.Policy)
+		policy = &p
+	}
 	err = u.UpdateThread(r.Context(), t, node.ThreadUpdate{
 		AddUsers: req.AddUsers, RemoveUsers: req.RemoveUsers,
 		AddManagers: req.AddManagers, RemoveManagers: req.RemoveManagers,
-		PublicMeta: req.PublicMeta, PrivateMeta: req.PrivateMeta, Policy: req.Policy,
+		PublicMeta: req.PublicMeta, PrivateMeta: req.PrivateMeta, Policy: policy,
 		RotateKey: req.RotateKey, Version: req.Version, Force: req.Force,
 	})
 	if err != nil {

@@ -460,7 +460,7 @@ func TestFlow(t *testing.T) {
 		t.Errorf("forced update: %+v, %v", th, err)
 	}
 	pol := protocol.Policy{Post: protocol.RoleMember, EditMessage: protocol.RoleAuthorOrManager, DeleteMessage: protocol.RoleAuthorOrManager}
-	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{Policy: &pol})
+	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{Policy: api.PatchOf(pol)})
 	if err != nil || th.Policy != pol {
 		t.Errorf("policy update: %+v, %v", th.Policy, err)
 	}
@@ -1167,4 +1167,37 @@ func TestNodeClosed(t *testing.T) {
 	}
 	wantError(t, e.raw("GET", "/v1/threads", ""), http.StatusServiceUnavailable, api.CodeUnavailable, "closed")
 	wantError(t, e.raw("POST", "/v1/threads", `{}`), http.StatusServiceUnavailable, api.CodeUnavailable, "closed")
+}
+
+// A policy in a request sets only the rules it names: a new thread keeps
+// the defaults for the others, an update keeps the thread's current ones.
+func TestPartialPolicy(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	r := e.raw("POST", "/v1/threads", `{"policy":{"post":"manager"}}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	var created api.CreateThreadResponse
+	if err := json.Unmarshal(r.body, &created); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	th, err := e.c.GetThread(ctx, created.ThreadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := protocol.DefaultPolicy()
+	want.Post = protocol.RoleManager
+	if th.Policy != want {
+		t.Fatalf("created with %+v, want %+v", th.Policy, want)
+	}
+	r = e.raw("PATCH", "/v1/threads/"+created.ThreadID.String(), `{"policy":{"shareHistory":false}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("update: %d %s", r.status, r.body)
+	}
+	th, _ = e.c.GetThread(ctx, created.ThreadID)
+	want.ShareHistory = false
+	if th.Policy != want {
+		t.Fatalf("updated to %+v, want %+v", th.Policy, want)
+	}
 }

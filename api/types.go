@@ -29,11 +29,42 @@ type ConnectRequest struct {
 
 // CreateThreadRequest is POST /v1/threads.
 type CreateThreadRequest struct {
-	Users       []crypto.UserID  `json:"users"`
-	Managers    []crypto.UserID  `json:"managers"`
-	PublicMeta  []byte           `json:"publicMeta"`
-	PrivateMeta []byte           `json:"privateMeta"`
-	Policy      *protocol.Policy `json:"policy,omitempty"`
+	Users       []crypto.UserID `json:"users"`
+	Managers    []crypto.UserID `json:"managers"`
+	PublicMeta  []byte          `json:"publicMeta"`
+	PrivateMeta []byte          `json:"privateMeta"`
+	Policy      *PolicyPatch    `json:"policy,omitempty"`
+}
+
+// PolicyPatch sets some of a thread's policy rules; the others keep their
+// value (the default for a new thread, the current one for an update).
+type PolicyPatch struct {
+	Post          *protocol.Role `json:"post,omitempty"`
+	EditMessage   *protocol.Role `json:"editMessage,omitempty"`
+	DeleteMessage *protocol.Role `json:"deleteMessage,omitempty"`
+	ShareHistory  *bool          `json:"shareHistory,omitempty"`
+}
+
+// Apply returns base with the rules p sets.
+func (p *PolicyPatch) Apply(base protocol.Policy) protocol.Policy {
+	if p.Post != nil {
+		base.Post = *p.Post
+	}
+	if p.EditMessage != nil {
+		base.EditMessage = *p.EditMessage
+	}
+	if p.DeleteMessage != nil {
+		base.DeleteMessage = *p.DeleteMessage
+	}
+	if p.ShareHistory != nil {
+		base.ShareHistory = *p.ShareHistory
+	}
+	return base
+}
+
+// PatchOf is the patch that sets every rule of p.
+func PatchOf(p protocol.Policy) *PolicyPatch {
+	return &PolicyPatch{Post: &p.Post, EditMessage: &p.EditMessage, DeleteMessage: &p.DeleteMessage, ShareHistory: &p.ShareHistory}
 }
 
 // CreateThreadResponse answers POST /v1/threads.
@@ -44,16 +75,16 @@ type CreateThreadResponse struct {
 // UpdateThreadRequest is PATCH /v1/threads/{id}. Absent fields are
 // unchanged.
 type UpdateThreadRequest struct {
-	AddUsers       []crypto.UserID  `json:"addUsers,omitempty"`
-	RemoveUsers    []crypto.UserID  `json:"removeUsers,omitempty"`
-	AddManagers    []crypto.UserID  `json:"addManagers,omitempty"`
-	RemoveManagers []crypto.UserID  `json:"removeManagers,omitempty"`
-	PublicMeta     []byte           `json:"publicMeta,omitempty"`
-	PrivateMeta    []byte           `json:"privateMeta,omitempty"`
-	Policy         *protocol.Policy `json:"policy,omitempty"`
-	RotateKey      bool             `json:"rotateKey,omitempty"`
-	Version        uint64           `json:"version,omitempty"`
-	Force          bool             `json:"force,omitempty"`
+	AddUsers       []crypto.UserID `json:"addUsers,omitempty"`
+	RemoveUsers    []crypto.UserID `json:"removeUsers,omitempty"`
+	AddManagers    []crypto.UserID `json:"addManagers,omitempty"`
+	RemoveManagers []crypto.UserID `json:"removeManagers,omitempty"`
+	PublicMeta     []byte          `json:"publicMeta,omitempty"`
+	PrivateMeta    []byte          `json:"privateMeta,omitempty"`
+	Policy         *PolicyPatch    `json:"policy,omitempty"`
+	RotateKey      bool            `json:"rotateKey,omitempty"`
+	Version        uint64          `json:"version,omitempty"`
+	Force          bool            `json:"force,omitempty"`
 }
 
 // SendRequest is POST /v1/threads/{id}/messages and PATCH /v1/messages/{id}.
