@@ -1010,17 +1010,7 @@ func TestEventVectors(t *testing.T) {
 		}
 		// Replay: the vectors form a valid thread in this order.
 		var meta protocol.EventMeta
-		if ev.Kind == protocol.KindThreadCreate {
-			ts, meta, err = protocol.NewThreadState(ev)
-		} else {
-			var ps []protocol.EventMeta
-			for _, p := range ev.Parents {
-				ps = append(ps, metas[p])
-			}
-			if meta, err = ts.Validate(ev, ps); err == nil {
-				ts.Apply(ev, meta)
-			}
-		}
+		ts, meta, err = replay(ts, metas, ev)
 		if err != nil {
 			t.Fatalf("%s: rejected: %v", v.Name, err)
 		}

@@ -31,17 +31,7 @@ func vectorSeeds(f *testing.F) ([][]byte, *protocol.ThreadState, map[protocol.Ev
 			continue // the pruned copy
 		}
 		var meta protocol.EventMeta
-		if ev.Kind == protocol.KindThreadCreate {
-			ts, meta, err = protocol.NewThreadState(ev)
-		} else {
-			var ps []protocol.EventMeta
-			for _, p := range ev.Parents {
-				ps = append(ps, metas[p])
-			}
-			if meta, err = ts.Validate(ev, ps); err == nil {
-				ts.Apply(ev, meta)
-			}
-		}
+		ts, meta, err = replay(ts, metas, ev)
 		if err != nil {
 			f.Fatalf("%s: %v", v.Name, err)
 		}

@@ -233,3 +233,20 @@ func sortIDs(ids ...protocol.EventID) []protocol.EventID {
 	slices.SortFunc(ids, protocol.EventID.Compare)
 	return ids
 }
+
+// replay applies ev, the next event of a known-valid thread, to ts (a nil
+// ts for the ThreadCreate), taking its parents' metadata from metas.
+func replay(ts *protocol.ThreadState, metas map[protocol.EventID]protocol.EventMeta, ev *protocol.Event) (*protocol.ThreadState, protocol.EventMeta, error) {
+	if ev.Kind == protocol.KindThreadCreate {
+		return protocol.NewThreadState(ev)
+	}
+	var ps []protocol.EventMeta
+	for _, p := range ev.Parents {
+		ps = append(ps, metas[p])
+	}
+	meta, err := ts.Validate(ev, ps)
+	if err == nil {
+		ts.Apply(ev, meta)
+	}
+	return ts, meta, err
+}

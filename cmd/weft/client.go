@@ -49,24 +49,25 @@ func connectDaemon(e *env, c *common) (*api.Client, error) {
 	return cl, nil
 }
 
-func ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 60*time.Second)
+// dial finds the home's daemon and gives a context for one call to it.
+func dial(e *env, c *common) (*api.Client, context.Context, context.CancelFunc, error) {
+	cl, err := connectDaemon(e, c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return cl, cx, cancel, nil
 }
 
 func cmdID(e *env, args []string) error {
 	fs, c := newFlags(e, "id", "")
-	pos, err := parse(fs, args)
+	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(fs, pos, 0, ""); err != nil {
-		return err
-	}
-	cl, err := connectDaemon(e, c)
-	if err != nil {
-		return err
-	}
-	cx, cancel := ctx()
 	defer cancel()
 	id, err := cl.ID(cx)
 	if err != nil {
@@ -84,18 +85,13 @@ func cmdID(e *env, args []string) error {
 
 func cmdPeers(e *env, args []string) error {
 	fs, c := newFlags(e, "peers", "")
-	pos, err := parse(fs, args)
+	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(fs, pos, 0, ""); err != nil {
-		return err
-	}
-	cl, err := connectDaemon(e, c)
-	if err != nil {
-		return err
-	}
-	cx, cancel := ctx()
 	defer cancel()
 	ps, err := cl.Peers(cx)
 	if err != nil {
@@ -115,18 +111,14 @@ func cmdPeers(e *env, args []string) error {
 
 func cmdConnect(e *env, args []string) error {
 	fs, c := newFlags(e, "connect", "MULTIADDR")
-	pos, err := parse(fs, args)
+	pos, err := parseN(fs, args, 1, "one multiaddr ending in /p2p/PEERID")
 	if err != nil {
 		return err
 	}
-	if err := wantArgs(fs, pos, 1, "one multiaddr ending in /p2p/PEERID"); err != nil {
-		return err
-	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	if err := cl.Connect(cx, pos[0]); err != nil {
 		return err
@@ -177,11 +169,7 @@ func threadCreate(e *env, args []string) error {
 	fs.Var(&managers, "manager", "manager `user ID` (repeatable; you are one)")
 	pub := fs.String("public-meta", "", "public metadata (readable by bridges)")
 	priv := fs.String("private-meta", "", "private metadata (encrypted)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, ""); err != nil {
+	if _, err := parseN(fs, args, 0, ""); err != nil {
 		return err
 	}
 	us, err := parseUsers("member", members)
@@ -192,11 +180,10 @@ func threadCreate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	t, err := cl.CreateThread(cx, api.CreateThreadRequest{Users: us, Managers: ms, PublicMeta: []byte(*pub), PrivateMeta: []byte(*priv)})
 	if err != nil {
@@ -238,22 +225,17 @@ func pageFlags(fs interface {
 func threadList(e *env, args []string) error {
 	fs, c := newFlags(e, "thread list", "[--limit N] [--skip N] [--desc] [--last-id ID]")
 	getPage := pageFlags(fs)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, ""); err != nil {
+	if _, err := parseN(fs, args, 0, ""); err != nil {
 		return err
 	}
 	p, err := getPage()
 	if err != nil {
 		return err
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	l, err := cl.ListThreads(cx, p)
 	if err != nil {
@@ -307,11 +289,10 @@ func threadGet(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	th, err := cl.GetThread(cx, t)
 	if err != nil {
@@ -378,11 +359,10 @@ func threadUpdate(e *env, args []string) error {
 		}
 	})
 	req.RotateKey = *rotate
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	th, err := cl.UpdateThread(cx, t, req)
 	if err != nil {
@@ -401,11 +381,10 @@ func threadDelete(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	if err := cl.DeleteThread(cx, t); err != nil {
 		return err
@@ -438,11 +417,10 @@ func cmdSend(e *env, args []string) error {
 			return fmt.Errorf("reading data from stdin: %w", err)
 		}
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	id, err := cl.Send(cx, t, api.SendRequest{PublicMeta: []byte(*pub), PrivateMeta: []byte(*priv), Data: body})
 	if err != nil {
@@ -470,11 +448,10 @@ func cmdMessages(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	l, err := cl.ListMessages(cx, t, p)
 	if err != nil {
@@ -541,11 +518,10 @@ func cmdMessage(e *env, args []string) error {
 			}
 		}
 	}
-	cl, err := connectDaemon(e, c)
+	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
 		return err
 	}
-	cx, cancel := ctx()
 	defer cancel()
 	var m node.Message
 	switch sub {

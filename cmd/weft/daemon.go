@@ -80,11 +80,7 @@ func cmdInit(e *env, args []string) error {
 	var sec secrets
 	sec.flags(fs)
 	name := fs.String("name", "default", "local `name` of the first identity")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, ""); err != nil {
+	if _, err := parseN(fs, args, 0, ""); err != nil {
 		return err
 	}
 	home, err := c.resolveHome(e)
@@ -164,11 +160,7 @@ func cmdDaemon(e *env, args []string) error {
 	noMDNS := fs.Bool("no-mdns", false, "turn off LAN discovery")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(fs, pos, 0, ""); err != nil {
+	if _, err := parseN(fs, args, 0, ""); err != nil {
 		return err
 	}
 	home, err := c.resolveHome(e)

@@ -84,3 +84,12 @@ func wantArgs(fs *flag.FlagSet, pos []string, n int, what string) error {
 
 type flagT = flag.Flag
 type flagSet = flag.FlagSet
+
+// parseN parses flags and checks that exactly n arguments remain.
+func parseN(fs *flag.FlagSet, args []string, n int, what string) ([]string, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	return pos, wantArgs(fs, pos, n, what)
+}
