@@ -46,7 +46,7 @@ func Verify(u UserID, domain string, msg, sig []byte) error {
 	if strings.IndexByte(domain, 0) >= 0 {
 		return fmt.Errorf("%w: signature domain contains a zero byte", ErrBadSignature)
 	}
-	if _, err := decodePoint(u[:]); err != nil {
+	if err := checkVerifyKey(u[:]); err != nil {
 		return fmt.Errorf("%w: signer %v", ErrBadSignature, err)
 	}
 	if !ed25519.Verify(ed25519.PublicKey(u[:]), signedMessage(domain, msg), sig) {
