@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -42,11 +43,10 @@ func (nn *network) startPubSub() error {
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(validateQueue),
-		// One validation worker: events from one writer then reach the
-		// rules in the order they were sent, instead of overtaking each
-		// other and being held (which cost a sync each). Storage is
-		// serial anyway; signature checks are cheap next to it.
-		pubsub.WithValidateWorkers(1),
+		// A worker per core: signature checks run in parallel and their
+		// stores share commits. An event that overtakes its parent is
+		// held and released when the parent lands, microseconds later.
+		pubsub.WithValidateWorkers(runtime.GOMAXPROCS(0)),
 		pubsub.WithMaxMessageSize(maxGossipSize),
 		pubsub.WithRawTracer(nn.tracer),
 		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
@@ -400,7 +400,7 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 		// A gap. Usually the missing parent is already on its way (gossip
 		// validates concurrently, so events arrive out of order); if it is
 		// still missing after a short grace, fetch it from this peer.
-		nn.syncAfterGap(from)
+		nn.syncAfterGap(from, ev)
 		return pubsub.ValidationIgnore
 	case res.Duplicates > 0:
 		return pubsub.ValidationIgnore
@@ -463,25 +463,50 @@ func (nn *network) publishOn(name string, v pubsub.ValidatorEx, data []byte) {
 // gossip before the node syncs with the peer that sent it.
 const gapGrace = time.Second
 
+// heldRef names a held event.
+type heldRef struct {
+	thread protocol.ThreadID
+	id     protocol.EventID
+}
+
+// maxGapRefs bounds the held events a gap check remembers per peer; past
+// it, one of them still held is as good a reason to sync as any.
+const maxGapRefs = 64
+
 // syncAfterGap schedules, once per peer at a time, a check after gapGrace:
-// if events are still held then, sync with the peer.
-func (nn *network) syncAfterGap(from peer.ID) {
+// if the event held (or any other held while the check was pending) is
+// still held then, sync with the peer. Under load events often arrive
+// just before their parents; those are released within microseconds and
+// cost no sync.
+func (nn *network) syncAfterGap(from peer.ID, ev *protocol.Event) {
 	nn.mu.Lock()
 	defer nn.mu.Unlock()
-	if nn.gapTimers[from] {
+	refs, pending := nn.gapTimers[from]
+	if len(refs) < maxGapRefs {
+		nn.gapTimers[from] = append(refs, heldRef{ev.ThreadID(), ev.ID()})
+	}
+	if pending {
 		return
 	}
-	nn.gapTimers[from] = true
 	time.AfterFunc(gapGrace, func() {
 		nn.mu.Lock()
+		refs := nn.gapTimers[from]
 		delete(nn.gapTimers, from)
 		nn.mu.Unlock()
 		if nn.ctx.Err() != nil {
 			return
 		}
-		held := 0
-		_ = nn.n.do(nn.ctx, false, func(w *work) error { held = nn.n.heldCount; return nil })
-		if held > 0 {
+		still := false
+		_ = nn.n.do(nn.ctx, false, func(w *work) error {
+			for _, r := range refs {
+				if _, ok := nn.n.held[r.thread][r.id]; ok {
+					still = true
+					break
+				}
+			}
+			return nil
+		})
+		if still {
 			nn.requestSync(from)
 		}
 	})

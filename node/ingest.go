@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/weftnet/weft/protocol"
@@ -106,7 +108,11 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 // replicas that have it.
 func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (IngestResult, error) {
 	var part IngestResult
-	err := n.submit(&request{ctx: ctx, write: true, done: make(chan struct{}), fn: func(w *work) error {
+	var lamport uint64
+	for _, ev := range evs {
+		lamport = max(lamport, ev.Lamport)
+	}
+	err := n.submit(&request{ctx: ctx, write: true, lamport: lamport, done: make(chan struct{}), fn: func(w *work) error {
 		part = IngestResult{}
 		for _, ev := range evs {
 			if err := w.ingest(ev, &part); err != nil {
@@ -239,71 +245,87 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
 	n.held[t][ev.ID()] = ev
-	n.noteWants(t, ev)
+	n.noteWants(t, ev, func(p protocol.EventID) bool {
+		known, _ := w.tx.Has(t, p)
+		return known
+	})
 	n.heldCount++
 	res.Held++
 	return nil
 }
 
 // noteWants records the parents a held event waits for, so that release
-// only rescans a thread's held events when one of them arrives.
-func (n *Node) noteWants(t protocol.ThreadID, ev *protocol.Event) {
-	if n.heldWants[t] == nil {
-		n.heldWants[t] = map[protocol.EventID]struct{}{}
+// retries it only when one of them arrives. Parents already stored are
+// left out (stored reports them); a held event always waits for at least
+// one parent, since a writer's previous event is always a parent.
+func (n *Node) noteWants(t protocol.ThreadID, ev *protocol.Event, stored func(protocol.EventID) bool) {
+	if n.heldWaiters[t] == nil {
+		n.heldWaiters[t] = map[protocol.EventID][]protocol.EventID{}
 	}
+	id := ev.ID()
 	for _, p := range ev.Parents {
-		n.heldWants[t][p] = struct{}{}
+		if !stored(p) {
+			n.heldWaiters[t][p] = append(n.heldWaiters[t][p], id)
+		}
 	}
 }
 
-// release retries the events held for thread ts until none more passes.
-// It does nothing unless the event just accepted (trigger) is one a held
-// event waits for, or all is set (a thread just arrived).
+// release retries the held events of thread ts that wait for trigger (an
+// event just accepted), then those that wait for what they release, and
+// so on. With all set (a thread just arrived) it retries every held event
+// of the thread.
 func (w *work) release(ts *protocol.ThreadState, res *IngestResult, trigger protocol.EventID, all bool) error {
 	n := w.n
-	if len(n.held[ts.ID]) == 0 {
+	t := ts.ID
+	if len(n.held[t]) == 0 {
 		return nil
 	}
-	if _, wanted := n.heldWants[ts.ID][trigger]; !wanted && !all {
-		return nil
+	var todo []protocol.EventID
+	if all {
+		todo = slices.Collect(maps.Keys(n.held[t]))
+	} else {
+		todo = n.heldWaiters[t][trigger]
+		delete(n.heldWaiters[t], trigger)
 	}
-	for progress := true; progress && len(n.held[ts.ID]) > 0; {
-		progress = false
-		for id, ev := range n.held[ts.ID] {
-			known, err := w.tx.Has(ts.ID, id)
-			if err != nil {
-				return fmt.Errorf("%w: %w", errStorage, err)
-			}
-			var aerr error
-			if !known {
-				_, aerr = w.accept(ts, ev)
-			}
-			if errors.Is(aerr, errStorage) {
-				return aerr
-			}
-			if protocol.IsHold(aerr) {
-				continue
-			}
-			delete(n.held[ts.ID], id)
-			n.heldCount--
-			if err := w.tx.Unhold(ts.ID, id); err != nil {
-				return fmt.Errorf("%w: %w", errStorage, err)
-			}
-			switch {
-			case known:
-			case aerr == nil:
-				res.Accepted++
-				res.Released++
-				progress = true
-			default:
-				res.reject(aerr)
-			}
+	for len(todo) > 0 {
+		id := todo[0]
+		todo = todo[1:]
+		ev, ok := n.held[t][id]
+		if !ok {
+			continue // released already
+		}
+		known, err := w.tx.Has(t, id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errStorage, err)
+		}
+		var aerr error
+		if !known {
+			_, aerr = w.accept(ts, ev)
+		}
+		if errors.Is(aerr, errStorage) {
+			return aerr
+		}
+		if protocol.IsHold(aerr) {
+			continue // still waits, under its other missing parents
+		}
+		delete(n.held[t], id)
+		n.heldCount--
+		if err := w.tx.Unhold(t, id); err != nil {
+			return fmt.Errorf("%w: %w", errStorage, err)
+		}
+		switch {
+		case known:
+		case aerr == nil:
+			res.Accepted++
+			res.Released++
+			todo = append(todo, n.heldWaiters[t][id]...)
+			delete(n.heldWaiters[t], id)
+		default:
+			res.reject(aerr)
 		}
 	}
-	// What the remaining held events still wait for.
-	delete(n.heldWants, ts.ID)
-	for _, ev := range n.held[ts.ID] {
-		n.noteWants(ts.ID, ev)
+	if len(n.held[t]) == 0 {
+		delete(n.heldWaiters, t)
 	}
 	return nil
 }

@@ -21,12 +21,14 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,9 +75,10 @@ type Node struct {
 	keys    map[crypto.UserID]map[protocol.ThreadID]protocol.KeyRing
 	subs    map[*Subscription]struct{}
 	// held are events waiting for their parents (or their thread).
-	held      map[protocol.ThreadID]map[protocol.EventID]*protocol.Event
-	heldWants map[protocol.ThreadID]map[protocol.EventID]struct{}
-	heldCount int
+	held map[protocol.ThreadID]map[protocol.EventID]*protocol.Event
+	// heldWaiters lists, by missing parent, the held events waiting for it.
+	heldWaiters map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID
+	heldCount   int
 
 	counters counters
 
@@ -154,13 +157,16 @@ func (n *Node) loadThreads() error {
 		return err
 	}
 	n.held = map[protocol.ThreadID]map[protocol.EventID]*protocol.Event{}
-	n.heldWants = map[protocol.ThreadID]map[protocol.EventID]struct{}{}
+	n.heldWaiters = map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID{}
 	n.heldCount = 0
 	for t, evs := range held {
 		n.held[t] = map[protocol.EventID]*protocol.Event{}
 		for _, ev := range evs {
 			n.held[t][ev.ID()] = ev
-			n.noteWants(t, ev)
+			n.noteWants(t, ev, func(p protocol.EventID) bool {
+				known, _ := n.store.Has(t, p)
+				return known
+			})
 			n.heldCount++
 		}
 	}
@@ -238,6 +244,11 @@ type request struct {
 	// durable: the caller needs the write on disk when done is signalled
 	// (a node's own events); foreign events can be fetched again.
 	durable bool
+	// lamport orders the foreign events of one batch (0 for other
+	// requests): gossip validates concurrently, so a child is often
+	// submitted just before its parent, and applying the batch in Lamport
+	// order spares holding it.
+	lamport uint64
 	fn      func(w *work) error
 	err     error
 	done    chan struct{}
@@ -320,6 +331,7 @@ func (n *Node) runBatch(batch []*request) {
 	var emits []emission
 	var published []*protocol.Event
 	controls, news := false, false
+	slices.SortStableFunc(writes, func(a, b *request) int { return cmp.Compare(a.lamport, b.lamport) })
 	durable := false
 	for _, r := range writes {
 		durable = durable || r.durable

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -755,5 +756,54 @@ func TestIngestLargeBatch(t *testing.T) {
 	st, _ := n.Store().Stats(th)
 	if st.Messages != 1200 {
 		t.Fatalf("visible messages %d", st.Messages)
+	}
+}
+
+// TestHeldReleasedInAnyOrder: events that arrive one at a time before
+// their parents (in reverse, and shuffled with a restart in the middle)
+// are held, and each is released as soon as the parent it waits for
+// lands; the node ends with every event and holds none.
+func TestHeldReleasedInAnyOrder(t *testing.T) {
+	ctx := context.Background()
+	th, all := foreignPosts(t, 40, 16)
+	orders := map[string][]int{"reverse": {}, "shuffled": {}}
+	for i := len(all) - 1; i >= 0; i-- {
+		orders["reverse"] = append(orders["reverse"], i)
+	}
+	orders["shuffled"] = rand.New(rand.NewPCG(7, 7)).Perm(len(all))
+	for name, order := range orders {
+		t.Run(name, func(t *testing.T) {
+			home := t.TempDir()
+			n, err := node.New(ctx, node.Config{Home: home, Unencrypted: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { n.Close() }()
+			accepted := 0
+			for k, i := range order {
+				if k == len(order)/2 {
+					// Held events survive a restart and still wait.
+					n.Close()
+					if n, err = node.New(ctx, node.Config{Home: home, Unencrypted: true}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				res, err := n.Ingest(ctx, [][]byte{all[i]})
+				if err != nil || res.Rejected != 0 {
+					t.Fatalf("event %d: %v %+v", i, err, res)
+				}
+				accepted += res.Accepted
+			}
+			if accepted != len(all) {
+				t.Fatalf("accepted %d of %d", accepted, len(all))
+			}
+			if held, err := n.Store().AllHeld(); err != nil || len(held) != 0 {
+				t.Fatalf("still held: %v %d threads", err, len(held))
+			}
+			ids, _ := n.Store().OrderedIDs(th)
+			if len(ids) != len(all) {
+				t.Fatalf("stored %d events, want %d", len(ids), len(all))
+			}
+		})
 	}
 }
