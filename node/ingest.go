@@ -190,10 +190,10 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 	if ts == nil {
 		return w.hold(t, ev, res, protocol.ErrUnknownThread)
 	}
-	if ts.Current.Deleted {
-		res.reject(fmt.Errorf("%w: %s", protocol.ErrThreadDeleted, t))
-		return nil
-	}
+	// A deleted thread still takes events whose causal past does not hold
+	// the deletion (they were written concurrently with it); they are
+	// stored pruned, so every replica ends with the same tombstone. The
+	// rules refuse the others (ErrThreadDeleted).
 	known, err := w.tx.Has(t, ev.ID())
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
@@ -308,8 +308,10 @@ func (w *work) release(ts *protocol.ThreadState, res *IngestResult, trigger prot
 		if protocol.IsHold(aerr) {
 			continue // still waits, under its other missing parents
 		}
-		delete(n.held[t], id)
-		n.heldCount--
+		if _, still := n.held[t][id]; still { // (a deletion drops them all)
+			delete(n.held[t], id)
+			n.heldCount--
+		}
 		if err := w.tx.Unhold(t, id); err != nil {
 			return fmt.Errorf("%w: %w", errStorage, err)
 		}

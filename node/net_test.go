@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -406,4 +407,80 @@ func TestKnownPeersReconnect(t *testing.T) {
 	eventually(t, 15*time.Second, "restarted B to reconnect to A by itself", func() bool {
 		return slices.Contains(nb2.Peers(), pa)
 	})
+}
+
+// TestDeletionConvergesThroughSync: a manager deletes a thread while
+// another member, cut off from it, keeps posting, and a third member's
+// node is down the whole time. After the heal, and after the third node
+// restarts and reaches only the second, all three hold the same
+// tombstone (the same ordered event IDs), the thread is deleted
+// everywhere, and no store keeps any message's public metadata.
+func TestDeletionConvergesThroughSync(t *testing.T) {
+	ctx := context.Background()
+	homeC := t.TempDir()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, t.TempDir(), "b")
+	nc, c := netNode(t, homeC, "c")
+	connect(t, na, nb)
+	connect(t, na, nc)
+	connect(t, nb, nc)
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID(), c.ID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*node.User{b, c} {
+		eventually(t, 15*time.Second, "members to have the thread", func() bool { return hasThread(u, th) })
+	}
+	for i, u := range []*node.User{a, b, c} {
+		if _, err := u.SendMessage(ctx, th, []byte(fmt.Sprintf("PUB-before-%d", i)), nil, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 15*time.Second, "the first posts everywhere", func() bool {
+		return messageCount(a, th) == 3 && messageCount(b, th) == 3 && messageCount(c, th) == 3
+	})
+	nc.Close() // c's node is down from here on
+
+	pid := func(n *node.Node) peer.ID { p, _ := n.PeerID(); return p }
+	na.Block(pid(nb))
+	nb.Block(pid(na))
+	eventually(t, 5*time.Second, "the partition", func() bool { return len(na.Peers()) == 0 })
+	if err := a.DeleteThread(ctx, th); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 { // concurrent with the deletion: valid, and then pruned
+		if _, err := b.SendMessage(ctx, th, []byte(fmt.Sprintf("PUB-during-%d", i)), nil, []byte("y")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	na.Unblock(pid(nb))
+	nb.Unblock(pid(na))
+	connect(t, na, nb)
+	eventually(t, 30*time.Second, "a and b to converge", func() bool {
+		ha, ka := orderHash(t, na, th)
+		hb, _ := orderHash(t, nb, th)
+		return ha == hb && ka == 1+3+3+1
+	})
+	nc2, c2 := netNode(t, homeC, "c")
+	if c2.ID() != c.ID() {
+		t.Fatal("c's identity changed across restart")
+	}
+	connect(t, nc2, nb)
+	eventually(t, 30*time.Second, "c to learn the deletion through sync", func() bool {
+		h, _ := orderHash(t, nc2, th)
+		want, _ := orderHash(t, na, th)
+		return h == want
+	})
+	for name, u := range map[string]*node.User{"a": a, "b": b, "c": c2} {
+		if _, err := u.GetThread(ctx, th); !errors.Is(err, node.ErrNotFound) {
+			t.Errorf("%s: GetThread of the deleted thread: %v", name, err)
+		}
+	}
+	for name, n := range map[string]*node.Node{"a": na, "b": nb, "c": nc2} {
+		for k, v := range rawValues(t, n) {
+			if bytes.Contains(v, []byte("PUB-")) {
+				t.Errorf("%s: public metadata left under key %q after the deletion", name, k[:1])
+			}
+		}
+	}
 }

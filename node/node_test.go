@@ -380,6 +380,10 @@ func TestDeleteRemovesContent(t *testing.T) {
 
 	// Deleting the thread removes every message and the thread's metadata.
 	keepSealed := func() []byte { e, _ := n.Store().Event(th, keep); return e.Content.Data }()
+	history, err := n.Store().OrderedIDs(th)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := b.DeleteThread(ctx, th); !errors.Is(err, protocol.ErrNotManager) {
 		t.Fatal(err)
 	}
@@ -395,6 +399,24 @@ func TestDeleteRemovesContent(t *testing.T) {
 	for k := range kv {
 		if p := k[0]; (p == 'M' || p == 'g' || p == 'r') && bytes.Equal([]byte(k[1:33]), th[:]) {
 			t.Fatalf("message index key %q left after thread deletion", k[:1])
+		}
+	}
+	// What stays is the tombstone: every event, pruned, still verifying,
+	// so replicas that missed the deletion can fetch it through sync.
+	tomb, err := n.Store().OrderedIDs(th)
+	if err != nil || len(tomb) != len(history)+1 {
+		t.Fatalf("tombstone holds %d events (%v), want the %d before the deletion and the deletion", len(tomb), err, len(history))
+	}
+	for _, id := range tomb {
+		ev, err := n.Store().Event(th, id)
+		if err != nil {
+			t.Fatalf("tombstone event %s: %v", id, err)
+		}
+		if ev.Content != nil {
+			t.Fatalf("tombstone event %s (%s) keeps its content", id, ev.Kind)
+		}
+		if err := protocol.CheckEvent(ev, protocol.DefaultLimits()); err != nil {
+			t.Fatalf("tombstone event %s does not verify: %v", id, err)
 		}
 	}
 	if _, err := a.GetThread(ctx, th); !errors.Is(err, node.ErrNotFound) {

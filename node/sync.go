@@ -147,11 +147,6 @@ func (nn *network) localThreads(ctx context.Context) ([]protocol.LocalThread, er
 	var out []protocol.LocalThread
 	err := nn.n.do(ctx, false, func(w *work) error {
 		for id, ts := range nn.n.threads {
-			if ts.Current.Deleted {
-				// A deleted thread keeps only a tombstone; it is not
-				// offered (see the package doc).
-				continue
-			}
 			out = append(out, protocol.LocalThread{ID: id, VV: ts.VersionVector(), Members: append(ts.Current.Users[:0:0], ts.Current.Users...)})
 		}
 		return nil

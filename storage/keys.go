@@ -23,6 +23,7 @@ import (
 //	r thread message order(40)-> kind (updates and deletes acting on a message)
 //	h thread event            -> encoded event held for missing parents
 //	q thread writer seq(8)    -> rejected event ID (equivocations seen)
+//	d thread                  -> "" (the thread is deleted and pruned to its tombstone)
 const (
 	pEvent   = 'e'
 	pMeta    = 'm'
@@ -37,6 +38,7 @@ const (
 	pActs    = 'r'
 	pHeld    = 'h'
 	pEquivoc = 'q'
+	pDeleted = 'd'
 )
 
 func key(prefix byte, thread protocol.ThreadID, parts ...[]byte) []byte {
@@ -76,4 +78,5 @@ func heldKey(t protocol.ThreadID, id protocol.EventID) []byte { return key(pHeld
 func equivocKey(t protocol.ThreadID, w crypto.UserID, seq uint64) []byte {
 	return key(pEquivoc, t, w[:], binary.BigEndian.AppendUint64(nil, seq))
 }
+func deletedKey(t protocol.ThreadID) []byte                { return key(pDeleted, t) }
 func threadPrefix(prefix byte, t protocol.ThreadID) []byte { return key(prefix, t) }

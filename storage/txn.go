@@ -124,6 +124,13 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 		return eff, err
 	}
 	tx.n++
+	// An event of a thread deleted before it (a concurrent post that
+	// arrives after the deletion, say) is kept, pruned, for sync; it
+	// changes nothing visible.
+	tombstone := ts.Current.Deleted && meta.Kind != protocol.KindThreadDelete
+	if tombstone {
+		ev = ev.Pruned()
+	}
 	enc := ev.Encode(nil)
 	if err := firstErr(
 		tx.set(eventKey(t, id), enc),
@@ -141,17 +148,26 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 	}
 	rec.Heads = ts.Heads
 	switch {
+	case tombstone:
+		if meta.Kind.IsControl() {
+			if err := tx.set(controlKey(t, id), nil); err != nil {
+				return eff, err
+			}
+		}
 	case meta.Kind.IsControl():
 		if err := tx.set(controlKey(t, id), nil); err != nil {
 			return eff, err
 		}
 		eff.Visible = isEffective(ts, id)
 		if meta.Kind == protocol.KindThreadDelete && ts.Current.Deleted {
-			n, err := tx.pruneThread(ts, rec)
+			n, first, err := tx.pruneThread(ts, rec)
 			if err != nil {
 				return eff, err
 			}
 			eff.Pruned = n
+			// A second deletion (concurrent with the first) deletes nothing
+			// more, whichever of them sorts first.
+			eff.Visible = eff.Visible && first
 		} else if later, err := tx.hasMessageEventsAfter(t, o); err != nil {
 			return eff, err
 		} else if later {
@@ -294,67 +310,50 @@ func (tx *Txn) prune(t protocol.ThreadID, id protocol.EventID) (bool, error) {
 	return true, tx.set(eventKey(t, id), ev.Pruned().Encode(nil))
 }
 
-// pruneThread removes a deleted thread's messages entirely and the content
-// of its control events. What stays is the tombstone sync needs: the
-// pruned control events, their metadata, the tips and the thread record.
-func (tx *Txn) pruneThread(ts *protocol.ThreadState, rec *threadRecord) (int, error) {
+// pruneThread reduces a deleted thread to its tombstone: every event keeps
+// only its pruned form (header, content hash, signature) with its
+// metadata and its sequence and order indexes, so that replicas that
+// missed the deletion can still fetch and verify the thread's history
+// and the deletion through sync. Message states, the visible list, acts
+// and held events go. It is done once; later events of the thread are
+// stored pruned (see Append).
+func (tx *Txn) pruneThread(ts *protocol.ThreadState, rec *threadRecord) (n int, first bool, err error) {
 	t := ts.ID
-	type kv struct {
-		key  []byte
-		kind protocol.Kind
-		o    protocol.Order
+	if _, err := tx.btx.Get(deletedKey(t)); err == nil {
+		return 0, false, nil // pruned already (concurrent deletions)
+	} else if !errors.Is(err, badger.ErrKeyNotFound) {
+		return 0, false, err
 	}
-	var victims []kv
-	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pOrder, t)})
+	var ids []protocol.EventID
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pOrder, t), PrefetchValues: false})
 	for it.Rewind(); it.Valid(); it.Next() {
-		item := it.Item()
-		o, err := protocol.ParseOrderKey(item.Key()[33:])
+		o, err := protocol.ParseOrderKey(it.Item().Key()[33:])
 		if err != nil {
 			it.Close()
-			return 0, err
+			return 0, false, err
 		}
-		v, err := item.ValueCopy(nil)
-		if err != nil || len(v) != 1 {
-			it.Close()
-			return 0, fmt.Errorf("order index of %s: %v", o.ID, err)
-		}
-		victims = append(victims, kv{key: item.KeyCopy(nil), kind: protocol.Kind(v[0]), o: o})
+		ids = append(ids, o.ID)
 	}
 	it.Close()
-	n := 0
-	for _, v := range victims {
+	for _, id := range ids {
 		if err := tx.split(); err != nil {
-			return n, err
+			return n, true, err
 		}
-		if v.kind.IsControl() {
-			if _, err := tx.prune(t, v.o.ID); err != nil {
-				return n, err
-			}
-			n++
-			continue
-		}
-		meta, err := getMeta(tx.btx, t, v.o.ID)
+		pruned, err := tx.prune(t, id)
 		if err != nil {
-			return n, err
+			return n, true, err
 		}
-		if err := firstErr(
-			tx.del(eventKey(t, v.o.ID)),
-			tx.del(metaKey(t, v.o.ID)),
-			tx.del(locatorKey(v.o.ID)),
-			tx.del(seqKey(t, meta.Writer, meta.Seq)),
-			tx.del(v.key),
-		); err != nil {
-			return n, err
+		if pruned {
+			n++
 		}
-		n++
 	}
 	for _, p := range []byte{pMessage, pList, pActs, pHeld} {
 		if err := tx.deletePrefix(threadPrefix(p, t)); err != nil {
-			return n, err
+			return n, true, err
 		}
 	}
 	rec.Messages = 0
-	return n, nil
+	return n, true, tx.set(deletedKey(t), nil)
 }
 
 func (tx *Txn) deletePrefix(prefix []byte) error {
