@@ -168,8 +168,9 @@ func (c *Client) GetMessage(ctx context.Context, m protocol.EventID) (node.Messa
 	return out, c.do(ctx, "GET", "/v1/messages/"+m.String(), nil, &out)
 }
 
-// UpdateMessage replaces a message's content and returns it.
-func (c *Client) UpdateMessage(ctx context.Context, m protocol.EventID, req SendRequest) (node.Message, error) {
+// UpdateMessage edits a message: the fields req sets replace the
+// message's, the others are kept. It returns the message as it now is.
+func (c *Client) UpdateMessage(ctx context.Context, m protocol.EventID, req UpdateMessageRequest) (node.Message, error) {
 	var out node.Message
 	return out, c.do(ctx, "PATCH", "/v1/messages/"+m.String(), req, &out)
 }

@@ -9,6 +9,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -417,7 +418,7 @@ func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var req SendRequest
+	var req UpdateMessageRequest
 	if err := s.decode(w, r, &req); err != nil {
 		return err
 	}
@@ -425,7 +426,25 @@ func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := u.UpdateMessage(r.Context(), m, req.PublicMeta, req.PrivateMeta, req.Data); err != nil {
+	if req.PublicMeta == nil && req.PrivateMeta == nil && req.Data == nil {
+		return badRequest("nothing to change: give publicMeta, privateMeta or data")
+	}
+	if req.PublicMeta == nil || req.PrivateMeta == nil || req.Data == nil {
+		// Fields left out keep their value: read it, as this user. (An
+		// edit racing with this one may be overwritten; the last edit in
+		// the thread's order wins, as for any two edits.)
+		cur, err := u.GetMessage(r.Context(), m)
+		if err != nil {
+			return err
+		}
+		if cur.StatusCode != node.StatusOK {
+			return badRequest("message %s cannot be read here (%s), so its fields cannot be kept: give publicMeta, privateMeta and data", m, cur.Status)
+		}
+		req.PublicMeta = cmp.Or(req.PublicMeta, &cur.PublicMeta)
+		req.PrivateMeta = cmp.Or(req.PrivateMeta, &cur.PrivateMeta)
+		req.Data = cmp.Or(req.Data, &cur.Data)
+	}
+	if err := u.UpdateMessage(r.Context(), m, *req.PublicMeta, *req.PrivateMeta, *req.Data); err != nil {
 		return err
 	}
 	return s.getMessage(w, r)

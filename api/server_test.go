@@ -538,7 +538,7 @@ func TestFlow(t *testing.T) {
 
 	// Update a message: the updates list grows.
 	for i, text := range []string{"edit one", "edit two"} {
-		m, err := c.UpdateMessage(ctx, msgs[0], api.SendRequest{PublicMeta: []byte("p0"), Data: []byte(text)})
+		m, err := c.UpdateMessage(ctx, msgs[0], api.UpdateMessageRequest{PublicMeta: api.Set([]byte("p0")), Data: api.Set([]byte(text))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -551,7 +551,7 @@ func TestFlow(t *testing.T) {
 	wantError(t, e.as(e.bob, "DELETE", "/v1/messages/"+msgs[0].String(), ""), http.StatusForbidden, api.CodeNotAuthor)
 	// But he may post, and alice (a manager) may edit his message.
 	bobMsg := decodeJSON[api.SendResponse](t, e.as(e.bob, "POST", "/v1/threads/"+t1.String()+"/messages", `{"data":"ZnJvbSBib2I="}`), http.StatusCreated)
-	m, err := c.UpdateMessage(ctx, bobMsg.MessageID, api.SendRequest{Data: []byte("moderated")})
+	m, err := c.UpdateMessage(ctx, bobMsg.MessageID, api.UpdateMessageRequest{Data: api.Set([]byte("moderated"))})
 	if err != nil || m.Author != e.bob || string(m.Data) != "moderated" || len(m.Updates) != 1 || m.Updates[0].Author != e.alice {
 		t.Errorf("manager edit of bob's message: %+v, %v", m, err)
 	}
@@ -566,7 +566,7 @@ func TestFlow(t *testing.T) {
 	_, err = c.GetMessage(ctx, msgs[0])
 	wantAPIError(t, err, http.StatusNotFound, api.CodeNotFound)
 	wantAPIError(t, c.DeleteMessage(ctx, msgs[0]), http.StatusNotFound, api.CodeNotFound)
-	_, err = c.UpdateMessage(ctx, msgs[0], api.SendRequest{Data: []byte("x")})
+	_, err = c.UpdateMessage(ctx, msgs[0], api.UpdateMessageRequest{Data: api.Set([]byte("x"))})
 	wantAPIError(t, err, http.StatusNotFound, api.CodeNotFound)
 	wantAPIError(t, c.DeleteMessage(ctx, protocol.EventID{3}), http.StatusNotFound, api.CodeNotFound)
 	l, err = c.ListMessages(ctx, t1, node.Page{})
@@ -858,7 +858,7 @@ func TestEvents(t *testing.T) {
 		t.Errorf("threadStats event: %+v", ev)
 	}
 
-	if _, err := e.c.UpdateMessage(ctx, mid, api.SendRequest{Data: []byte("edited")}); err != nil {
+	if _, err := e.c.UpdateMessage(ctx, mid, api.UpdateMessageRequest{Data: api.Set([]byte("edited"))}); err != nil {
 		t.Fatal(err)
 	}
 	ev = readEvent(t, ch)
@@ -1199,5 +1199,37 @@ func TestPartialPolicy(t *testing.T) {
 	want.ShareHistory = false
 	if th.Policy != want {
 		t.Fatalf("updated to %+v, want %+v", th.Policy, want)
+	}
+}
+
+// TestPartialMessageUpdate: PATCH /v1/messages/{id} changes only the
+// fields it names; "" empties a field, null or absence keeps it.
+func TestPartialMessageUpdate(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	created := decodeJSON[api.CreateThreadResponse](t, e.raw("POST", "/v1/threads", `{}`), http.StatusCreated)
+	path := "/v1/threads/" + created.ThreadID.String() + "/messages"
+	// publicMeta "pub", privateMeta "priv", data "data" (base64).
+	sent := decodeJSON[api.SendResponse](t, e.raw("POST", path, `{"publicMeta":"cHVi","privateMeta":"cHJpdg==","data":"ZGF0YQ=="}`), http.StatusCreated)
+	msg := "/v1/messages/" + sent.MessageID.String()
+	steps := []struct {
+		body            string
+		pub, priv, data string
+		wantUpdates     int
+	}{
+		{`{"data":"bmV3"}`, "pub", "priv", "new", 1},                   // data only
+		{`{"publicMeta":"UFVC","data":null}`, "PUB", "priv", "new", 2}, // null keeps
+		{`{"privateMeta":""}`, "PUB", "", "new", 3},                    // "" empties
+	}
+	for _, s := range steps {
+		m := decodeJSON[node.Message](t, e.raw("PATCH", msg, s.body), http.StatusOK)
+		if string(m.PublicMeta) != s.pub || string(m.PrivateMeta) != s.priv || string(m.Data) != s.data || len(m.Updates) != s.wantUpdates {
+			t.Errorf("after PATCH %s: publicMeta %q privateMeta %q data %q updates %d, want %q %q %q %d",
+				s.body, m.PublicMeta, m.PrivateMeta, m.Data, len(m.Updates), s.pub, s.priv, s.data, s.wantUpdates)
+		}
+	}
+	// Naming no field is a mistake, not an edit.
+	wantError(t, e.raw("PATCH", msg, `{}`), http.StatusBadRequest, api.CodeBadRequest, "nothing to change")
+	if m := decodeJSON[node.Message](t, e.raw("GET", msg, ""), http.StatusOK); len(m.Updates) != 3 {
+		t.Errorf("an empty PATCH changed the message: %d updates", len(m.Updates))
 	}
 }

@@ -94,6 +94,28 @@ type SendRequest struct {
 	Data        []byte `json:"data"`
 }
 
+// UpdateMessageRequest is the body of PATCH /v1/messages/{id}. A field left
+// out (or null) keeps its current value; "" sets it empty. Use [Keep] and
+// [Set] to fill it.
+type UpdateMessageRequest struct {
+	PublicMeta  *[]byte `json:"publicMeta,omitempty"`
+	PrivateMeta *[]byte `json:"privateMeta,omitempty"`
+	Data        *[]byte `json:"data,omitempty"`
+}
+
+// Set returns a field value for an [UpdateMessageRequest] that replaces
+// the field with b (empty if b is nil).
+func Set(b []byte) *[]byte {
+	if b == nil {
+		b = []byte{}
+	}
+	return &b
+}
+
+// Keep is the field value of an [UpdateMessageRequest] that keeps the
+// field as it is.
+var Keep *[]byte
+
 // SendResponse answers POST /v1/threads/{id}/messages.
 type SendResponse struct {
 	MessageID protocol.EventID `json:"messageId"`

@@ -492,9 +492,9 @@ func cmdMessage(e *env, args []string) error {
 		return fmt.Errorf("%w: unknown message command %q (want get, update or delete)", errUsage, sub)
 	}
 	fs, c := newFlags(e, "message "+sub, "ID")
-	data := fs.String("data", "", "new data (update; default: read stdin)")
-	pub := fs.String("public-meta", "", "new public metadata (update)")
-	priv := fs.String("private-meta", "", "new private metadata (update)")
+	data := fs.String("data", "", "new data (update; read from stdin when no field is given)")
+	pub := fs.String("public-meta", "", "new public metadata (update; kept if not given)")
+	priv := fs.String("private-meta", "", "new private metadata (update; kept if not given)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -507,15 +507,27 @@ func cmdMessage(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: message ID %q is not 64 hex characters", errUsage, pos[0])
 	}
-	var body []byte
+	// An update changes only the fields given; with none given, the new
+	// data comes from stdin.
+	var upd api.UpdateMessageRequest
 	if sub == "update" {
-		dataSet := false
-		fs.Visit(func(f *flagT) { dataSet = dataSet || f.Name == "data" })
-		body = []byte(*data)
-		if !dataSet {
-			if body, err = io.ReadAll(e.stdin); err != nil {
+		set := map[string]bool{}
+		fs.Visit(func(f *flagT) { set[f.Name] = true })
+		if set["public-meta"] {
+			upd.PublicMeta = api.Set([]byte(*pub))
+		}
+		if set["private-meta"] {
+			upd.PrivateMeta = api.Set([]byte(*priv))
+		}
+		switch {
+		case set["data"]:
+			upd.Data = api.Set([]byte(*data))
+		case !set["public-meta"] && !set["private-meta"]:
+			body, err := io.ReadAll(e.stdin)
+			if err != nil {
 				return err
 			}
+			upd.Data = api.Set(body)
 		}
 	}
 	cl, cx, cancel, err := dial(e, c)
@@ -528,7 +540,7 @@ func cmdMessage(e *env, args []string) error {
 	case "get":
 		m, err = cl.GetMessage(cx, id)
 	case "update":
-		m, err = cl.UpdateMessage(cx, id, api.SendRequest{PublicMeta: []byte(*pub), PrivateMeta: []byte(*priv), Data: body})
+		m, err = cl.UpdateMessage(cx, id, upd)
 	case "delete":
 		if err := cl.DeleteMessage(cx, id); err != nil {
 			return err

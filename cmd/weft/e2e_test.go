@@ -307,6 +307,7 @@ type jsonMessage struct {
 	ThreadID   string `json:"threadId"`
 	MessageID  string `json:"messageId"`
 	Author     string `json:"author"`
+	PublicMeta string `json:"publicMeta"`
 	Data       string `json:"data"`
 	StatusCode int    `json:"statusCode"`
 	Status     string `json:"status"`
@@ -480,6 +481,12 @@ func TestCLIEndToEnd(t *testing.T) {
 	c.okJSON(&got, "message", "get", sent.MessageID, "--json", "--home", h2)
 	if got.StatusCode != 0 || got.text(t) != "hello" || got.ThreadID != th || got.Author != id1.UserID {
 		t.Fatalf("message get on daemon 2: %+v", got)
+	}
+	// An update changes only the fields it is given.
+	var edited jsonMessage
+	c.okJSON(&edited, "message", "update", sent.MessageID, "--public-meta", "tagged", "--json", "--home", h1)
+	if pub, _ := base64.StdEncoding.DecodeString(edited.PublicMeta); string(pub) != "tagged" || edited.text(t) != "hello" {
+		t.Fatalf("message update --public-meta: public meta %q, data %q (want tagged, hello)", pub, edited.text(t))
 	}
 	var thread struct {
 		ThreadID    string
