@@ -183,6 +183,12 @@ func (c *Client) DeleteMessage(ctx context.Context, m protocol.EventID) error {
 // Events streams events (of one thread if thread is not nil) to fn until
 // ctx ends, fn returns an error, or the daemon stops.
 func (c *Client) Events(ctx context.Context, thread *protocol.ThreadID, fn func(node.Event) error) error {
+	return c.Watch(ctx, thread, nil, fn)
+}
+
+// Watch is [Client.Events] with ready, if not nil, called once the daemon
+// has subscribed: every change after that is streamed.
+func (c *Client) Watch(ctx context.Context, thread *protocol.ThreadID, ready func(), fn func(node.Event) error) error {
 	path := "/v1/events"
 	if thread != nil {
 		path += "?threadId=" + thread.String()
@@ -199,6 +205,9 @@ func (c *Client) Events(ctx context.Context, thread *protocol.ThreadID, fn func(
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return decodeError(resp)
+	}
+	if ready != nil {
+		ready() // the server subscribes before it answers
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)

@@ -595,7 +595,16 @@ func cmdWatch(e *env, args []string) error {
 	cx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	enc := json.NewEncoder(e.stdout)
-	err = cl.Events(cx, filter, func(ev node.Event) error {
+	// The ready line goes to stderr, so that stdout stays events only; a
+	// script can wait for it before making the changes it watches for.
+	ready := func() {
+		what := "all threads"
+		if filter != nil {
+			what = "thread " + filter.String()
+		}
+		fmt.Fprintf(e.stderr, "watching %s (Ctrl-C to stop)\n", what)
+	}
+	err = cl.Watch(cx, filter, ready, func(ev node.Event) error {
 		if c.json {
 			return enc.Encode(ev)
 		}
