@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	p2pnet "github.com/libp2p/go-libp2p/core/network"
@@ -31,6 +32,7 @@ const (
 	syncBatchEvents = 256
 	syncBatchBytes  = 1 << 20
 	syncIdle        = 30 * time.Second // a stalled peer is dropped after this
+	syncDrain       = 5 * time.Second  // how long a responder waits for the peer to close
 	maxSyncs        = 4                // concurrent syncs
 )
 
@@ -219,14 +221,17 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 			// Credit first, so the peer reads and sends the next batch
 			// while this one is checked and stored; the window still
 			// bounds what is in flight.
-			if err := protocol.WriteSyncMsg(s, &protocol.Credit{N: 1}); err != nil {
-				return res, err
-			}
+			// A failed credit write still lets this batch be stored: the
+			// events are here and valid whatever the stream does next.
+			werr := protocol.WriteSyncMsg(s, &protocol.Credit{N: 1})
 			ir, err := nn.n.Ingest(ctx, m.Events)
 			if err != nil {
 				return res, err
 			}
 			res.Accepted += ir.Accepted
+			if werr != nil {
+				return res, werr
+			}
 		case *protocol.Done:
 			nn.n.counters.lastSync.Store(time.Now().UnixNano())
 			return res, nil
@@ -341,6 +346,12 @@ func (nn *network) serveSync(ctx context.Context, s p2pnet.Stream) error {
 	if err := protocol.WriteSyncMsg(s, &protocol.Done{}); err != nil {
 		return err
 	}
+	// Let the peer finish before closing: it still sends credits for the
+	// last batches, and closing the read side now would reset its writes
+	// (QUIC's STOP_SENDING) while it stores them.
+	_ = s.CloseWrite()
+	s.SetReadDeadline(time.Now().Add(syncDrain))
+	_, _ = io.Copy(io.Discard, br)
 	if hello.Reciprocate {
 		nn.requestSync(s.Conn().RemotePeer())
 	}

@@ -808,3 +808,32 @@ func TestAPIListensOnLoopbackByDefault(t *testing.T) {
 		t.Errorf("right token: HTTP %d %s, want 200 with user %s", status, body, id.UserID)
 	}
 }
+
+// TestMDNSDiscovery: two daemons with default flags on one LAN (a network
+// namespace the test creates, whose loopback carries multicast) find each
+// other by mDNS, with no --peer and no connect, and exchange a message.
+func TestMDNSDiscovery(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	inNetns(t, c)
+	ipCmd := exec.Command(c.prefix[0], append(c.prefix[1:], "ip", "link", "set", "lo", "multicast", "on")...)
+	if out, err := ipCmd.CombinedOutput(); err != nil {
+		t.Skipf("cannot enable multicast on the namespace's loopback: %v %s", err, out)
+	}
+	h1, h2 := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "two")
+	_, id1 := c.startDaemon(h1)
+	_, id2 := c.startDaemon(h2)
+	if !eventually(30*time.Second, func() bool {
+		return strings.Contains(c.ok("peers", "--home", h1), id2.PeerID) && strings.Contains(c.ok("peers", "--home", h2), id1.PeerID)
+	}) {
+		t.Fatalf("the daemons did not find each other by mDNS in 30s; peers of one: %q, of two: %q",
+			c.ok("peers", "--home", h1), c.ok("peers", "--home", h2))
+	}
+	var created struct{ ThreadID string }
+	c.okJSON(&created, "thread", "create", "--member", id2.UserID, "--json", "--home", h1)
+	var sent struct{ MessageID string }
+	c.okJSON(&sent, "send", created.ThreadID, "--data", "found you", "--json", "--home", h1)
+	if !c.waitMessage(h2, created.ThreadID, sent.MessageID, "found you", 20*time.Second) {
+		t.Fatal("the message did not reach the daemon found by mDNS")
+	}
+}
