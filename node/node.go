@@ -151,6 +151,13 @@ func (n *Node) loadThreads() error {
 	if err != nil {
 		return err
 	}
+	finished, err := n.store.FinishDeletions(threads)
+	if err != nil {
+		return err
+	}
+	for _, t := range finished {
+		n.log.Info("finished pruning a deleted thread", "thread", t)
+	}
 	n.threads = threads
 	held, err := n.store.AllHeld()
 	if err != nil {

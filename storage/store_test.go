@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
 	"github.com/weftnet/weft/storage"
@@ -708,4 +710,81 @@ func TestLoadThreads(t *testing.T) {
 		t.Fatal(err)
 	}
 	compare("reopened store", got)
+}
+
+// TestFinishDeletions: a thread whose pruning a crash interrupted (the
+// deletion marker missing, a message still whole with its state) is
+// pruned when the store is next loaded, and only then marked done.
+func TestFinishDeletions(t *testing.T) {
+	dir := t.TempDir()
+	st := openStore(t, dir)
+	c := newChain(t, st)
+	c.commit(c.post("bob", []byte("secret words")), c.post("carol", []byte("more secret words")))
+	victim := c.posts[0]
+	whole, err := st.Event(c.ts.ID, victim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del, err := protocol.NewDelete(c.ts, c.idents["alice"], c.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.commit(del)
+	// What a crash in the middle of the prune leaves: no marker, and a
+	// message still whole with its message state.
+	err = st.DB().Update(func(b *badger.Txn) error {
+		var markers, events [][]byte
+		it := b.NewIterator(badger.IteratorOptions{})
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().KeyCopy(nil)
+			switch {
+			case k[0] == 'd':
+				markers = append(markers, k)
+			case k[0] == 'e' && bytes.HasSuffix(k, victim[:]):
+				events = append(events, k)
+			}
+		}
+		it.Close()
+		if len(markers) != 1 || len(events) != 1 {
+			return fmt.Errorf("found %d markers and %d victim events", len(markers), len(events))
+		}
+		if err := b.Delete(markers[0]); err != nil {
+			return err
+		}
+		if err := b.Set(events[0], whole.Encode(nil)); err != nil {
+			return err
+		}
+		return b.Set(append(append([]byte{'M'}, c.ts.ID[:]...), victim[:]...), []byte{1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	threads, err := st.LoadThreads()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done, err := st.FinishDeletions(threads)
+	if err != nil || len(done) != 1 || done[0] != c.ts.ID {
+		t.Fatalf("FinishDeletions = %v, %v; want the thread", done, err)
+	}
+	if ev, err := st.Event(c.ts.ID, victim); err != nil || ev.Content != nil {
+		t.Fatalf("the interrupted victim after finishing: %v, content %v", err, ev.Content != nil)
+	}
+	err = st.DB().View(func(b *badger.Txn) error {
+		it := b.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			if it.Item().Key()[0] == 'M' {
+				return fmt.Errorf("message state %x left", it.Item().Key())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Done once: the next load has nothing to finish.
+	if done, err := st.FinishDeletions(threads); err != nil || len(done) != 0 {
+		t.Fatalf("second FinishDeletions = %v, %v", done, err)
+	}
 }

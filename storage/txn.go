@@ -356,6 +356,51 @@ func (tx *Txn) pruneThread(ts *protocol.ThreadState, rec *threadRecord) (n int, 
 	return n, true, tx.set(deletedKey(t), nil)
 }
 
+// FinishDeletions completes the pruning of deleted threads that a crash
+// interrupted: pruning a big thread spans several Badger transactions, so
+// a thread can be deleted (its ThreadDelete stored) with part of its
+// content still on disk. It also upgrades tombstones written before the
+// deletion marker existed. It returns the threads it pruned.
+func (s *Store) FinishDeletions(threads map[protocol.ThreadID]*protocol.ThreadState) ([]protocol.ThreadID, error) {
+	var done []protocol.ThreadID
+	for t, ts := range threads {
+		if !ts.Current.Deleted {
+			continue
+		}
+		marked := false
+		err := s.view(func(b *badger.Txn) error {
+			_, err := b.Get(deletedKey(t))
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return nil
+			}
+			marked = err == nil
+			return err
+		})
+		if err != nil {
+			return done, err
+		}
+		if marked {
+			continue
+		}
+		err = s.Update(true, func(tx *Txn) error {
+			rec, err := tx.threadRecord(t)
+			if err != nil {
+				return err
+			}
+			rec.Heads = ts.Heads
+			if _, _, err := tx.pruneThread(ts, rec); err != nil {
+				return err
+			}
+			return tx.set(threadKey(t), rec.encode())
+		})
+		if err != nil {
+			return done, fmt.Errorf("finishing the deletion of thread %s: %w", t, err)
+		}
+		done = append(done, t)
+	}
+	return done, nil
+}
+
 func (tx *Txn) deletePrefix(prefix []byte) error {
 	var keys [][]byte
 	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: prefix})
