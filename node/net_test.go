@@ -538,3 +538,48 @@ func TestReplicationOverQUIC(t *testing.T) {
 	}
 	eventually(t, 15*time.Second, "live messages over QUIC", func() bool { return messageCount(b, th) == backlog+10 })
 }
+
+// TestConcurrentDeletionsConverge: two managers delete the same thread on
+// both sides of a partition; after the heal both deletions are stored,
+// pruned, in the same order everywhere, and the thread is gone on both.
+func TestConcurrentDeletionsConverge(t *testing.T) {
+	ctx := context.Background()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, t.TempDir(), "b")
+	connect(t, na, nb)
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID()}, []crypto.UserID{a.ID(), b.ID()}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "b to have the thread", func() bool { return hasThread(b, th) })
+	pid := func(n *node.Node) peer.ID { p, _ := n.PeerID(); return p }
+	na.Block(pid(nb))
+	nb.Block(pid(na))
+	eventually(t, 5*time.Second, "the partition", func() bool { return len(na.Peers()) == 0 })
+	if err := a.DeleteThread(ctx, th); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.DeleteThread(ctx, th); err != nil {
+		t.Fatal(err)
+	}
+	na.Unblock(pid(nb))
+	nb.Unblock(pid(na))
+	connect(t, na, nb)
+	eventually(t, 30*time.Second, "both deletions on both nodes", func() bool {
+		ha, ka := orderHash(t, na, th)
+		hb, _ := orderHash(t, nb, th)
+		return ha == hb && ka == 3
+	})
+	for name, n := range map[string]*node.Node{"a": na, "b": nb} {
+		ids, _ := n.Store().OrderedIDs(th)
+		for _, id := range ids {
+			ev, err := n.Store().Event(th, id)
+			if err != nil || ev.Content != nil {
+				t.Errorf("%s: event %s (%v) of the deleted thread keeps content: %v", name, id, ev.Kind, err)
+			}
+		}
+		if _, err := n.As(n.Identities()[0].UserID).GetThread(ctx, th); !errors.Is(err, node.ErrNotFound) {
+			t.Errorf("%s: GetThread: %v", name, err)
+		}
+	}
+}

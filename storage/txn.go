@@ -165,9 +165,15 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 				return eff, err
 			}
 			eff.Pruned = n
-			// A second deletion (concurrent with the first) deletes nothing
-			// more, whichever of them sorts first.
-			eff.Visible = eff.Visible && first
+			if !first {
+				// A second deletion (concurrent with the first) deletes
+				// nothing more, whichever of them sorts first; it is kept
+				// pruned like the rest of the tombstone.
+				eff.Visible = false
+				if _, err := tx.prune(t, id); err != nil {
+					return eff, err
+				}
+			}
 		} else if later, err := tx.hasMessageEventsAfter(t, o); err != nil {
 			return eff, err
 		} else if later {
