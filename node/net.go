@@ -67,16 +67,18 @@ type network struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	topics    map[string]*joined
-	scores    map[peer.ID]float64
-	known     map[peer.ID][]ma.Multiaddr
-	syncing   map[peer.ID]syncState // peers with a sync running
-	gapTimers map[peer.ID][]heldRef // held events a scheduled gap check is for, by sender
-	pubQueue  []*protocol.Event
-	pubWake   chan struct{}
-	syncWake  chan syncReq
-	refresh   chan struct{}
+	mu      sync.Mutex
+	topics  map[string]*joined
+	scores  map[peer.ID]float64
+	known   map[peer.ID][]ma.Multiaddr
+	syncing map[peer.ID]syncState // peers with a sync running
+	// syncFailures counts a peer's consecutive failed syncs (the backoff).
+	syncFailures map[peer.ID]int
+	gapTimers    map[peer.ID][]heldRef // held events a scheduled gap check is for, by sender
+	pubQueue     []*protocol.Event
+	pubWake      chan struct{}
+	syncWake     chan syncReq
+	refresh      chan struct{}
 }
 
 // startNetwork brings up the host and everything on it.
@@ -106,7 +108,7 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		n: n, cfg: cfg, log: n.log.With("peer", h.ID().String()), host: h, gater: g,
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
 		topics: map[string]*joined{}, scores: map[peer.ID]float64{}, known: map[peer.ID][]ma.Multiaddr{},
-		syncing: map[peer.ID]syncState{}, gapTimers: map[peer.ID][]heldRef{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
+		syncing: map[peer.ID]syncState{}, syncFailures: map[peer.ID]int{}, gapTimers: map[peer.ID][]heldRef{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
 		refresh: make(chan struct{}, 1),
 	}
 	if err := nn.startPubSub(); err != nil {

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,9 +12,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	p2pnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftnet/weft/crypto"
@@ -581,5 +585,58 @@ func TestConcurrentDeletionsConverge(t *testing.T) {
 		if _, err := n.As(n.Identities()[0].UserID).GetThread(ctx, th); !errors.Is(err, node.ErrNotFound) {
 			t.Errorf("%s: GetThread: %v", name, err)
 		}
+	}
+}
+
+// TestSyncRetriesAfterFailure: a sync that fails while the peer stays
+// connected is tried again within seconds (backoff), not at the next
+// periodic round (an hour here). The peer is a bare libp2p host that
+// resets the first sync stream and answers the next with nothing to offer.
+func TestSyncRetriesAfterFailure(t *testing.T) {
+	ctx := context.Background()
+	n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true, Network: &node.NetworkConfig{
+		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, SyncInterval: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var streams atomic.Int32
+	served := make(chan struct{}, 1)
+	h.SetStreamHandler(protocol.SyncProtocolID, func(s p2pnet.Stream) {
+		if streams.Add(1) == 1 {
+			s.Reset() // the first sync fails
+			return
+		}
+		defer s.Close()
+		br := bufio.NewReader(s)
+		if _, err := protocol.ReadSyncMsg(br, 0); err != nil { // Hello
+			return
+		}
+		if protocol.WriteSyncMsg(s, &protocol.Vectors{}) != nil {
+			return
+		}
+		if _, err := protocol.ReadSyncMsg(br, 0); err != nil { // Done
+			return
+		}
+		if protocol.WriteSyncMsg(s, &protocol.Done{}) == nil {
+			select {
+			case served <- struct{}{}:
+			default:
+			}
+		}
+	})
+	addr := h.Addrs()[0].String() + "/p2p/" + h.ID().String()
+	if err := n.Connect(ctx, addr); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-served:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no sync retry within 10s after a failed one (%d sync streams seen)", streams.Load())
 	}
 }

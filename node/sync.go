@@ -112,10 +112,19 @@ func (nn *network) syncScheduler() {
 				res, err := nn.syncWith(ctx, p, news)
 				cancel()
 				<-slots
-				if err != nil && nn.ctx.Err() == nil {
+				switch {
+				case err != nil && nn.ctx.Err() == nil:
 					nn.log.Debug("sync failed", "remote", p, "err", err)
-				} else if res.Events > 0 {
-					nn.log.Info("synced", "remote", p, "threads", res.Threads, "events", res.Events, "accepted", res.Accepted)
+					if !errors.Is(err, protocol.ErrSyncVersion) {
+						nn.retrySyncLater(p)
+					}
+				case err == nil:
+					nn.mu.Lock()
+					delete(nn.syncFailures, p)
+					nn.mu.Unlock()
+					if res.Events > 0 {
+						nn.log.Info("synced", "remote", p, "threads", res.Threads, "events", res.Events, "accepted", res.Accepted)
+					}
 				}
 				nn.mu.Lock()
 				st := nn.syncing[p]
@@ -142,6 +151,30 @@ func (nn *network) syncScheduler() {
 			}
 		}
 	}
+}
+
+// retrySyncLater schedules another sync with p after a failed one: after
+// 1 s, then 2, 4, ... up to SyncInterval, while p stays connected. A
+// transient failure then heals in seconds rather than at the next periodic
+// round.
+func (nn *network) retrySyncLater(p peer.ID) {
+	nn.mu.Lock()
+	n := nn.syncFailures[p] + 1
+	nn.syncFailures[p] = n
+	nn.mu.Unlock()
+	delay := min(time.Second<<min(n-1, 16), nn.cfg.SyncInterval)
+	time.AfterFunc(delay, func() {
+		if nn.ctx.Err() != nil {
+			return
+		}
+		if nn.host.Network().Connectedness(p) != p2pnet.Connected {
+			nn.mu.Lock()
+			delete(nn.syncFailures, p)
+			nn.mu.Unlock()
+			return
+		}
+		nn.requestSync(p)
+	})
 }
 
 // localThreads snapshots what sync needs of every thread the node holds.
