@@ -241,6 +241,9 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 		res.Duplicates++
 		return nil
 	}
+	if ts := n.threads[t]; ts != nil && ts.Current.Deleted {
+		ev = ev.Pruned() // a deleted thread's events are kept without content
+	}
 	if err := w.tx.Hold(t, ev); err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}

@@ -829,3 +829,69 @@ func TestHeldReleasedInAnyOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldEventOfDeletedThreadKeepsNoContent: posts written concurrently
+// with a thread's deletion that arrive after it, the second before its
+// parent, are held without their content and stored pruned once the
+// parent lands.
+func TestHeldEventOfDeletedThreadKeepsNoContent(t *testing.T) {
+	ctx := context.Background()
+	manager, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{8}, 32))
+	member, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{9}, 32))
+	genesis, _, err := protocol.NewThread(manager, []crypto.UserID{member.UserID()}, nil, protocol.DefaultPolicy(), nil, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two states from the genesis: on one the member posts twice, on the
+	// other the manager deletes the thread, concurrently.
+	posting, _, _ := protocol.NewThreadState(genesis)
+	deleting, _, _ := protocol.NewThreadState(genesis)
+	ring := protocol.KeyRing{}
+	if _, err := protocol.UnwrapKeys(ring, genesis, member); err != nil {
+		t.Fatal(err)
+	}
+	var posts [][]byte
+	for i := range 2 {
+		ev, err := protocol.NewPost(posting, member, ring, []byte(fmt.Sprintf("PUB-concurrent-%d", i)), nil, []byte("x"), int64(i+2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := posting.Validate(ev, posting.Heads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posting.Apply(ev, meta)
+		posts = append(posts, ev.Encode(nil))
+	}
+	del, err := protocol.NewDelete(deleting, manager, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	noContent := func(when string) {
+		t.Helper()
+		for k, v := range rawValues(t, n) {
+			if bytes.Contains(v, []byte("PUB-concurrent")) {
+				t.Fatalf("%s: a post's public metadata is stored under %q", when, k[:1])
+			}
+		}
+	}
+	if res, err := n.Ingest(ctx, [][]byte{genesis.Encode(nil), del.Encode(nil)}); err != nil || res.Accepted != 2 {
+		t.Fatalf("genesis and deletion: %v %+v", err, res)
+	}
+	if res, err := n.Ingest(ctx, [][]byte{posts[1]}); err != nil || res.Held != 1 {
+		t.Fatalf("second post before its parent: %v %+v", err, res)
+	}
+	noContent("held")
+	if res, err := n.Ingest(ctx, [][]byte{posts[0]}); err != nil || res.Accepted != 2 || res.Released != 1 {
+		t.Fatalf("first post: %v %+v", err, res)
+	}
+	noContent("released")
+	if ids, _ := n.Store().OrderedIDs(genesis.ThreadID()); len(ids) != 4 {
+		t.Fatalf("the tombstone holds %d events, want 4", len(ids))
+	}
+}
