@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"testing"
 	"time"
 
@@ -155,4 +156,86 @@ func TestAdversaryOnTopic(t *testing.T) {
 	if got := nb.NetStats().Rejected; got != 0 {
 		t.Fatalf("B had to reject %d messages: A forwarded invalid ones", got)
 	}
+}
+
+// TestEarlyChildIsForwarded: a node that gets an event just before its
+// parent holds it, and forwards it once the parent lands, so a node that
+// hears the thread only through it gets both by gossip (periodic sync is
+// an hour away here). The publisher is a bare pubsub host connected to B
+// only; C is connected to B only.
+func TestEarlyChildIsForwarded(t *testing.T) {
+	ctx := context.Background()
+	hourly := func(name string) (*node.Node, *node.User) {
+		n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true, Network: &node.NetworkConfig{
+			Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, SyncInterval: time.Hour}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		uid, err := n.CreateIdentity(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n, n.As(uid)
+	}
+	nb, b := hourly("b")
+	nc, c := hourly("c")
+	connect(t, nb, nc)
+	writer, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{0x77}, 32))
+	genesis, key, err := protocol.NewThread(writer, []crypto.UserID{b.ID(), c.ID()}, nil, protocol.DefaultPolicy(), nil, nil, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*node.Node{nb, nc} {
+		if res, err := n.Ingest(ctx, [][]byte{genesis.Encode(nil)}); err != nil || res.Accepted != 1 {
+			t.Fatalf("genesis: %v %+v", err, res)
+		}
+	}
+	ts, gm, _ := protocol.NewThreadState(genesis)
+	ring := protocol.KeyRing{gm.ID: key}
+	var posts []*protocol.Event
+	for i := range 2 {
+		ev, err := protocol.NewPost(ts, writer, ring, nil, nil, []byte(fmt.Sprintf("post %d", i)), time.Now().UnixMilli()+int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := ts.Validate(ev, ts.Heads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.Apply(ev, meta)
+		posts = append(posts, ev)
+	}
+
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { h := sha256.Sum256(m.Data); return string(h[:]) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(protocol.ThreadTopic(ts.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bInfo, _ := peer.AddrInfoFromString(nb.Addrs()[0])
+	if err := h.Connect(ctx, *bInfo); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the publisher to see B on the topic", func() bool { return len(topic.ListPeers()) > 0 })
+	time.Sleep(1500 * time.Millisecond) // a heartbeat, so the meshes form
+
+	// The child first, then its parent a moment later.
+	if err := topic.Publish(ctx, posts[1].Encode(nil)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if err := topic.Publish(ctx, posts[0].Encode(nil)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "B to store both posts", func() bool { return messageCount(b, ts.ID) == 2 })
+	eventually(t, 5*time.Second, "C to get both posts by gossip through B", func() bool { return messageCount(c, ts.ID) == 2 })
 }

@@ -390,7 +390,7 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 	if err := protocol.CheckEvent(ev, nn.n.cfg.Limits); err != nil {
 		return pubsub.ValidationReject
 	}
-	res, err := nn.n.ingestChecked(ctx, []*protocol.Event{ev})
+	res, released, err := nn.n.ingestGossip(ctx, ev)
 	switch {
 	case err != nil:
 		return pubsub.ValidationIgnore
@@ -398,8 +398,20 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 		return pubsub.ValidationAccept
 	case res.Held > 0:
 		// A gap. Usually the missing parent is already on its way (gossip
-		// validates concurrently, so events arrive out of order); if it is
-		// still missing after a short grace, fetch it from this peer.
+		// validates concurrently, so events arrive out of order): wait a
+		// little for it, and forward the event if it is released. If the
+		// parent is still missing after a grace, fetch it from this peer.
+		if released != nil {
+			t := time.NewTimer(heldWait)
+			defer t.Stop()
+			select {
+			case <-released:
+				return pubsub.ValidationAccept
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			nn.n.forgetRelease(nn.ctx, ev.ID())
+		}
 		nn.syncAfterGap(from, ev)
 		return pubsub.ValidationIgnore
 	case res.Duplicates > 0:
@@ -458,6 +470,10 @@ func (nn *network) publishOn(name string, v pubsub.ValidatorEx, data []byte) {
 		nn.log.Warn("publishing", "topic", name, "err", err)
 	}
 }
+
+// heldWait is how long a validator waits for a held event's parent before
+// it gives up forwarding the event (it is still stored when released).
+const heldWait = 100 * time.Millisecond
 
 // gapGrace is how long a held event may wait for its parents to arrive by
 // gossip before the node syncs with the peer that sent it.

@@ -131,6 +131,41 @@ func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (Ingest
 	return part, err
 }
 
+// ingestGossip ingests one event checked by a gossip validator. If the
+// event is held, released is closed once it is accepted and committed
+// (forget must be called if the caller stops waiting first).
+func (n *Node) ingestGossip(ctx context.Context, ev *protocol.Event) (res IngestResult, released <-chan struct{}, err error) {
+	id := ev.ID()
+	err = n.submit(&request{ctx: ctx, write: true, lamport: ev.Lamport, done: make(chan struct{}), fn: func(w *work) error {
+		res = IngestResult{}
+		if err := w.ingest(ev, &res); err != nil {
+			return err
+		}
+		if _, held := n.held[ev.ThreadID()][id]; held {
+			ch := make(chan struct{})
+			n.releaseWatch[id] = ch
+			released = ch
+		}
+		return nil
+	}})
+	if err == nil {
+		n.counters.stored.Add(uint64(res.Accepted))
+		for _, e := range res.all {
+			n.counters.reject(e)
+		}
+		res.all = nil
+	}
+	return res, released, err
+}
+
+// forgetRelease drops the watch on a held event.
+func (n *Node) forgetRelease(ctx context.Context, id protocol.EventID) {
+	_ = n.do(ctx, false, func(*work) error {
+		delete(n.releaseWatch, id)
+		return nil
+	})
+}
+
 // errKnown marks an event that is already stored.
 var errKnown = errors.New("already stored")
 
@@ -209,6 +244,7 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 		if _, wasHeld := n.held[t][ev.ID()]; wasHeld {
 			delete(n.held[t], ev.ID())
 			n.heldCount--
+			w.released = append(w.released, ev.ID())
 			if err := w.tx.Unhold(t, ev.ID()); err != nil {
 				return fmt.Errorf("%w: %w", errStorage, err)
 			}
@@ -323,6 +359,7 @@ func (w *work) release(ts *protocol.ThreadState, res *IngestResult, trigger prot
 		case aerr == nil:
 			res.Accepted++
 			res.Released++
+			w.released = append(w.released, id)
 			todo = append(todo, n.heldWaiters[t][id]...)
 			delete(n.heldWaiters[t], id)
 		default:

@@ -79,6 +79,9 @@ type Node struct {
 	// heldWaiters lists, by missing parent, the held events waiting for it.
 	heldWaiters map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID
 	heldCount   int
+	// releaseWatch tells a gossip validator waiting on a held event that
+	// it was released and committed (see network.judge).
+	releaseWatch map[protocol.EventID]chan struct{}
 
 	counters counters
 
@@ -166,6 +169,7 @@ func (n *Node) loadThreads() error {
 	n.held = map[protocol.ThreadID]map[protocol.EventID]*protocol.Event{}
 	n.heldWaiters = map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID{}
 	n.heldCount = 0
+	n.releaseWatch = map[protocol.EventID]chan struct{}{}
 	for t, evs := range held {
 		n.held[t] = map[protocol.EventID]*protocol.Event{}
 		for _, ev := range evs {
@@ -270,8 +274,9 @@ type work struct {
 	// once committed.
 	local     bool
 	published []*protocol.Event
-	controls  bool // a control event was stored: topics may change
-	news      bool // a local control event: peers should pull from us
+	controls  bool               // a control event was stored: topics may change
+	news      bool               // a local control event: peers should pull from us
+	released  []protocol.EventID // held events accepted (see releaseWatch)
 }
 
 // do runs fn on the loop and waits for it (and, for writes, the commit,
@@ -337,6 +342,7 @@ func (n *Node) runBatch(batch []*request) {
 	}
 	var emits []emission
 	var published []*protocol.Event
+	var released []protocol.EventID
 	controls, news := false, false
 	slices.SortStableFunc(writes, func(a, b *request) int { return cmp.Compare(a.lamport, b.lamport) })
 	durable := false
@@ -350,6 +356,7 @@ func (n *Node) runBatch(batch []*request) {
 			if r.err == nil {
 				emits = append(emits, w.emits...)
 				published = append(published, w.published...)
+				released = append(released, w.released...)
 				controls = controls || w.controls
 				news = news || w.news
 			} else if errors.Is(r.err, errStorage) {
@@ -368,7 +375,13 @@ func (n *Node) runBatch(batch []*request) {
 		if err := n.loadThreads(); err != nil {
 			n.log.Error("reloading state failed", "err", err)
 		}
-		emits, published = nil, nil
+		emits, published, released = nil, nil, nil
+	}
+	for _, id := range released {
+		if ch, ok := n.releaseWatch[id]; ok {
+			close(ch)
+			delete(n.releaseWatch, id)
+		}
 	}
 	if n.net != nil {
 		for _, ev := range published {
