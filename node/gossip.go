@@ -43,9 +43,10 @@ func (nn *network) startPubSub() error {
 		pubsub.WithMessageIdFn(messageID),
 		pubsub.WithPeerOutboundQueueSize(outboundQueue),
 		pubsub.WithValidateQueueSize(validateQueue),
-		// A worker per core: signature checks run in parallel and their
-		// stores share commits. An event that overtakes its parent is
-		// held and released when the parent lands, microseconds later.
+		// Our validators are asynchronous (pubsub's default): signature
+		// checks run in parallel and the stores of events validated
+		// together share a commit. An event that overtakes its parent
+		// this way is held, and forwarded once the parent lands (judge).
 		pubsub.WithValidateWorkers(runtime.GOMAXPROCS(0)),
 		pubsub.WithMaxMessageSize(maxGossipSize),
 		pubsub.WithRawTracer(nn.tracer),

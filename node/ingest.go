@@ -122,13 +122,18 @@ func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (Ingest
 		return nil
 	}})
 	if err == nil {
-		n.counters.stored.Add(uint64(part.Accepted))
-		for _, e := range part.all {
-			n.counters.reject(e)
-		}
-		part.all = nil
+		n.count(&part)
 	}
 	return part, err
+}
+
+// count adds an ingest's outcome to the node's counters.
+func (n *Node) count(res *IngestResult) {
+	n.counters.stored.Add(uint64(res.Accepted))
+	for _, e := range res.all {
+		n.counters.reject(e)
+	}
+	res.all = nil
 }
 
 // ingestGossip ingests one event checked by a gossip validator. If the
@@ -149,11 +154,7 @@ func (n *Node) ingestGossip(ctx context.Context, ev *protocol.Event) (res Ingest
 		return nil
 	}})
 	if err == nil {
-		n.counters.stored.Add(uint64(res.Accepted))
-		for _, e := range res.all {
-			n.counters.reject(e)
-		}
-		res.all = nil
+		n.count(&res)
 	}
 	return res, released, err
 }
