@@ -41,36 +41,7 @@ func TestAdversaryOnTopic(t *testing.T) {
 
 	// The adversary: a plain libp2p host with pubsub on the thread topic,
 	// connected to A only.
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string { h := sha256.Sum256(m.Data); return string(h[:]) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(protocol.ThreadTopic(th))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, _ := topic.Subscribe()
-	go func() {
-		for {
-			if _, err := sub.Next(ctx); err != nil {
-				return
-			}
-		}
-	}()
-	aInfo, _ := peer.AddrInfoFromString(na.Addrs()[0])
-	if err := h.Connect(ctx, *aInfo); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "the adversary to be in A's topic mesh", func() bool {
-		return len(topic.ListPeers()) > 0
-	})
-	time.Sleep(1500 * time.Millisecond) // a heartbeat, so the mesh includes the adversary
+	topic, adversary := pubsubPeer(t, na, protocol.ThreadTopic(th))
 
 	ts := threadState(t, na, th)
 	genesis := ts.Genesis
@@ -129,10 +100,10 @@ func TestAdversaryOnTopic(t *testing.T) {
 	mustRead(t, a, m2, "still here")
 
 	eventually(t, 10*time.Second, "the adversary's score at A to go negative", func() bool {
-		s, ok := na.PeerScore(h.ID())
+		s, ok := na.PeerScore(adversary)
 		return ok && s < 0
 	})
-	s, _ := na.PeerScore(h.ID())
+	s, _ := na.PeerScore(adversary)
 	t.Logf("adversary score at A: %.1f; A's gossip stats: %+v", s, na.NetStats())
 
 	// Exactly the valid events are stored, the same at A and B: nothing
@@ -165,21 +136,8 @@ func TestAdversaryOnTopic(t *testing.T) {
 // only; C is connected to B only.
 func TestEarlyChildIsForwarded(t *testing.T) {
 	ctx := context.Background()
-	hourly := func(name string) (*node.Node, *node.User) {
-		n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true, Network: &node.NetworkConfig{
-			Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, SyncInterval: time.Hour}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		uid, err := n.CreateIdentity(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n, n.As(uid)
-	}
-	nb, b := hourly("b")
-	nc, c := hourly("c")
+	nb, b := netNodeWith(t, t.TempDir(), "b", hourlySync)
+	nc, c := netNodeWith(t, t.TempDir(), "c", hourlySync)
 	connect(t, nb, nc)
 	writer, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{0x77}, 32))
 	genesis, key, err := protocol.NewThread(writer, []crypto.UserID{b.ID(), c.ID()}, nil, protocol.DefaultPolicy(), nil, nil, time.Now().UnixMilli())
@@ -207,26 +165,7 @@ func TestEarlyChildIsForwarded(t *testing.T) {
 		posts = append(posts, ev)
 	}
 
-	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
-		pubsub.WithMessageIdFn(func(m *pb.Message) string { h := sha256.Sum256(m.Data); return string(h[:]) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	topic, err := ps.Join(protocol.ThreadTopic(ts.ID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bInfo, _ := peer.AddrInfoFromString(nb.Addrs()[0])
-	if err := h.Connect(ctx, *bInfo); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "the publisher to see B on the topic", func() bool { return len(topic.ListPeers()) > 0 })
-	time.Sleep(1500 * time.Millisecond) // a heartbeat, so the meshes form
+	topic, _ := pubsubPeer(t, nb, protocol.ThreadTopic(ts.ID))
 
 	// The child first, then its parent a moment later.
 	if err := topic.Publish(ctx, posts[1].Encode(nil)); err != nil {
@@ -238,4 +177,48 @@ func TestEarlyChildIsForwarded(t *testing.T) {
 	}
 	eventually(t, 5*time.Second, "B to store both posts", func() bool { return messageCount(b, ts.ID) == 2 })
 	eventually(t, 5*time.Second, "C to get both posts by gossip through B", func() bool { return messageCount(c, ts.ID) == 2 })
+}
+
+// pubsubPeer is a bare libp2p host, not a weft node, with GossipSub on one
+// topic (as weft configures it: no signatures, message ID from the data),
+// connected to n and in n's mesh for the topic when it returns.
+func pubsubPeer(t *testing.T, n *node.Node, name string) (*pubsub.Topic, peer.ID) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(func(m *pb.Message) string { h := sha256.Sum256(m.Data); return string(h[:]) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				return
+			}
+		}
+	}()
+	info, err := peer.AddrInfoFromString(n.Addrs()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Connect(ctx, *info); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the bare peer to see the node on the topic", func() bool { return len(topic.ListPeers()) > 0 })
+	time.Sleep(1500 * time.Millisecond) // a heartbeat, so the meshes include it
+	return topic, h.ID()
 }

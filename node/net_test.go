@@ -29,15 +29,18 @@ import (
 // not empty) and returns it with that user's API.
 func netNode(t *testing.T, home, name string, serve ...crypto.UserID) (*node.Node, *node.User) {
 	t.Helper()
-	n, err := node.New(context.Background(), node.Config{
-		Home: home, Unencrypted: true,
-		Network: &node.NetworkConfig{
-			Listen:       []string{"/ip4/127.0.0.1/tcp/0"},
-			NoMDNS:       true,
-			Serve:        serve,
-			SyncInterval: time.Second,
-		},
+	return netNodeWith(t, home, name, node.NetworkConfig{
+		Listen:       []string{"/ip4/127.0.0.1/tcp/0"},
+		NoMDNS:       true,
+		Serve:        serve,
+		SyncInterval: time.Second,
 	})
+}
+
+// netNodeWith is netNode with a network configuration of the test's own.
+func netNodeWith(t *testing.T, home, name string, cfg node.NetworkConfig) (*node.Node, *node.User) {
+	t.Helper()
+	n, err := node.New(context.Background(), node.Config{Home: home, Unencrypted: true, Network: &cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +57,30 @@ func netNode(t *testing.T, home, name string, serve ...crypto.UserID) (*node.Nod
 		t.Fatal(err)
 	}
 	return n, n.As(uid)
+}
+
+// hourlySync is a loopback network whose periodic sync is out of a test's
+// reach, so what the test sees came by gossip or a triggered sync.
+var hourlySync = node.NetworkConfig{Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, SyncInterval: time.Hour}
+
+// cut blocks the connection between a and b both ways and waits until it
+// is gone; heal undoes it and reconnects them.
+func cut(t *testing.T, a, b *node.Node) {
+	t.Helper()
+	pa, _ := a.PeerID()
+	pb, _ := b.PeerID()
+	a.Block(pb)
+	b.Block(pa)
+	eventually(t, 5*time.Second, "the partition", func() bool { return !slices.Contains(a.Peers(), pb) })
+}
+
+func heal(t *testing.T, a, b *node.Node) {
+	t.Helper()
+	pa, _ := a.PeerID()
+	pb, _ := b.PeerID()
+	a.Unblock(pb)
+	b.Unblock(pa)
+	connect(t, a, b)
 }
 
 func connect(t *testing.T, a, b *node.Node) {
@@ -446,10 +473,7 @@ func TestDeletionConvergesThroughSync(t *testing.T) {
 	})
 	nc.Close() // c's node is down from here on
 
-	pid := func(n *node.Node) peer.ID { p, _ := n.PeerID(); return p }
-	na.Block(pid(nb))
-	nb.Block(pid(na))
-	eventually(t, 5*time.Second, "the partition", func() bool { return len(na.Peers()) == 0 })
+	cut(t, na, nb)
 	if err := a.DeleteThread(ctx, th); err != nil {
 		t.Fatal(err)
 	}
@@ -458,9 +482,7 @@ func TestDeletionConvergesThroughSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	na.Unblock(pid(nb))
-	nb.Unblock(pid(na))
-	connect(t, na, nb)
+	heal(t, na, nb)
 	eventually(t, 30*time.Second, "a and b to converge", func() bool {
 		ha, ka := orderHash(t, na, th)
 		hb, _ := orderHash(t, nb, th)
@@ -498,21 +520,9 @@ func TestDeletionConvergesThroughSync(t *testing.T) {
 // dropped the batch it had received; nothing arrived.
 func TestReplicationOverQUIC(t *testing.T) {
 	ctx := context.Background()
-	quicNode := func() (*node.Node, *node.User) {
-		n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true, Network: &node.NetworkConfig{
-			Listen: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, NoMDNS: true, SyncInterval: time.Hour}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { n.Close() })
-		uid, err := n.CreateIdentity(ctx, "u")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n, n.As(uid)
-	}
-	na, a := quicNode()
-	nb, b := quicNode()
+	quic := node.NetworkConfig{Listen: []string{"/ip4/127.0.0.1/udp/0/quic-v1"}, NoMDNS: true, SyncInterval: time.Hour}
+	na, a := netNodeWith(t, t.TempDir(), "a", quic)
+	nb, b := netNodeWith(t, t.TempDir(), "b", quic)
 	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID()}, nil, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -556,19 +566,14 @@ func TestConcurrentDeletionsConverge(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 15*time.Second, "b to have the thread", func() bool { return hasThread(b, th) })
-	pid := func(n *node.Node) peer.ID { p, _ := n.PeerID(); return p }
-	na.Block(pid(nb))
-	nb.Block(pid(na))
-	eventually(t, 5*time.Second, "the partition", func() bool { return len(na.Peers()) == 0 })
+	cut(t, na, nb)
 	if err := a.DeleteThread(ctx, th); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.DeleteThread(ctx, th); err != nil {
 		t.Fatal(err)
 	}
-	na.Unblock(pid(nb))
-	nb.Unblock(pid(na))
-	connect(t, na, nb)
+	heal(t, na, nb)
 	eventually(t, 30*time.Second, "both deletions on both nodes", func() bool {
 		ha, ka := orderHash(t, na, th)
 		hb, _ := orderHash(t, nb, th)
@@ -594,12 +599,7 @@ func TestConcurrentDeletionsConverge(t *testing.T) {
 // resets the first sync stream and answers the next with nothing to offer.
 func TestSyncRetriesAfterFailure(t *testing.T) {
 	ctx := context.Background()
-	n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true, Network: &node.NetworkConfig{
-		Listen: []string{"/ip4/127.0.0.1/tcp/0"}, NoMDNS: true, SyncInterval: time.Hour}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Close()
+	n, _ := netNodeWith(t, t.TempDir(), "", hourlySync)
 	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
 	if err != nil {
 		t.Fatal(err)
