@@ -188,7 +188,9 @@ func (w *work) noteEffect(ts *protocol.ThreadState, ev *protocol.Event, meta *pr
 			return
 		}
 		e := emission{typ: typ, thread: t, audience: snap.Users, msg: ms, snap: snap, ts: ts, stats: stats}
-		if e.content, err = w.tx.Event(t, ms.Content); err == nil {
+		if ms.Content == meta.ID {
+			e.content, e.meta = ev, meta // the event just stored: no need to read it back
+		} else if e.content, err = w.tx.Event(t, ms.Content); err == nil {
 			e.meta, _ = w.tx.Meta(t, ms.Content)
 		}
 		w.emits = append(w.emits, e)

@@ -76,8 +76,46 @@ func decodeThreadRecord(b []byte) (*threadRecord, error) {
 	return r, nil
 }
 
+// threadRecord returns the thread's record as this Txn sees it (a new one
+// if the thread has none yet). Changes to it are kept with putThreadRecord.
 func (tx *Txn) threadRecord(t protocol.ThreadID) (*threadRecord, error) {
-	return getThreadRecord(tx.btx, t)
+	if r, ok := tx.recs[t]; ok {
+		return r, nil
+	}
+	r, err := getThreadRecord(tx.btx, t)
+	if err != nil {
+		return nil, err
+	}
+	if tx.recs == nil {
+		tx.recs = map[protocol.ThreadID]*threadRecord{}
+	}
+	tx.recs[t] = r
+	return r, nil
+}
+
+// putThreadRecord marks the thread's record changed; it is written before
+// the Txn commits (or splits).
+func (tx *Txn) putThreadRecord(t protocol.ThreadID, r *threadRecord) {
+	if tx.recs == nil {
+		tx.recs = map[protocol.ThreadID]*threadRecord{}
+	}
+	if tx.dirty == nil {
+		tx.dirty = map[protocol.ThreadID]bool{}
+	}
+	tx.recs[t] = r
+	tx.dirty[t] = true
+}
+
+// flushRecords writes the changed thread records into the open Badger
+// transaction.
+func (tx *Txn) flushRecords() error {
+	for t := range tx.dirty {
+		if err := tx.set(threadKey(t), tx.recs[t].encode()); err != nil {
+			return err
+		}
+	}
+	clear(tx.dirty)
+	return nil
 }
 
 func getThreadRecord(b *badger.Txn, t protocol.ThreadID) (*threadRecord, error) {

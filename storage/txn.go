@@ -22,6 +22,11 @@ type Txn struct {
 	n     int // events appended
 	bytes int // estimated size of the open Badger transaction
 	ops   int
+	// recs caches the thread records this Txn read or changed; the changed
+	// ones (dirty) are written once, before each commit, rather than
+	// encoded and rewritten for every event of a batch.
+	recs  map[protocol.ThreadID]*threadRecord
+	dirty map[protocol.ThreadID]bool
 }
 
 // MaxEventsPerTxn is a sensible number of events for a caller to append in
@@ -47,6 +52,9 @@ func (s *Store) Update(sync bool, fn func(tx *Txn) error) error {
 	if err := fn(tx); err != nil {
 		return err
 	}
+	if err := tx.flushRecords(); err != nil {
+		return err
+	}
 	if err := tx.btx.Commit(); err != nil {
 		return fmt.Errorf("committing %d events: %w", tx.n, err)
 	}
@@ -64,6 +72,9 @@ func (s *Store) Update(sync bool, fn func(tx *Txn) error) error {
 func (tx *Txn) split() error {
 	if tx.bytes < txnBudget && tx.ops < txnOpsBudget {
 		return nil
+	}
+	if err := tx.flushRecords(); err != nil {
+		return err
 	}
 	if err := tx.btx.Commit(); err != nil {
 		return fmt.Errorf("committing part of a batch (%d events so far): %w", tx.n, err)
@@ -213,7 +224,8 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 			eff.Pruned = n
 		}
 	}
-	return eff, tx.set(threadKey(t), rec.encode())
+	tx.putThreadRecord(t, rec)
+	return eff, nil
 }
 
 func isEffective(ts *protocol.ThreadState, id protocol.EventID) bool {
@@ -397,7 +409,8 @@ func (s *Store) FinishDeletions(threads map[protocol.ThreadID]*protocol.ThreadSt
 			if _, _, err := tx.pruneThread(ts, rec); err != nil {
 				return err
 			}
-			return tx.set(threadKey(t), rec.encode())
+			tx.putThreadRecord(t, rec)
+			return nil
 		})
 		if err != nil {
 			return done, fmt.Errorf("finishing the deletion of thread %s: %w", t, err)
@@ -562,7 +575,7 @@ func (tx *Txn) Event(t protocol.ThreadID, id protocol.EventID) (*protocol.Event,
 
 // Stats returns a thread's message counters as this transaction sees them.
 func (tx *Txn) Stats(t protocol.ThreadID) (ThreadStats, error) {
-	r, err := getThreadRecord(tx.btx, t)
+	r, err := tx.threadRecord(t)
 	if err != nil {
 		return ThreadStats{}, err
 	}
