@@ -107,8 +107,39 @@ func crashChild(home, round string) error {
 
 	var outMu sync.Mutex
 	var wg sync.WaitGroup
-	errs := make(chan error, crashWriters)
+	errs := make(chan error, crashWriters+1)
 	deadline := time.Now().Add(crashChildMaxTime)
+	// Beside the writers, a deleter: it creates side threads, posts in
+	// them and deletes them, printing each acknowledged deletion.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for k := 0; k < crashChildMaxMsgs && time.Now().Before(deadline); k++ {
+			side, err := u.CreateThread(ctx, nil, nil, []byte("side"), nil, nil)
+			if err != nil {
+				errs <- fmt.Errorf("CreateThread (side): %w", err)
+				return
+			}
+			for i := range 2 {
+				p := fmt.Sprintf("SIDE-r%s-k%d-i%d", round, k, i)
+				if _, err := u.SendMessage(ctx, side, []byte(p), nil, []byte(p)); err != nil {
+					errs <- fmt.Errorf("SendMessage %s: %w", p, err)
+					return
+				}
+			}
+			if err := u.DeleteThread(ctx, side); err != nil {
+				errs <- fmt.Errorf("DeleteThread: %w", err)
+				return
+			}
+			outMu.Lock()
+			_, err = os.Stdout.WriteString("deleted " + side.String() + "\n")
+			outMu.Unlock()
+			if err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
 	for g := 0; g < crashWriters; g++ {
 		wg.Add(1)
 		go func() {
@@ -192,6 +223,7 @@ func TestCrashRecovery(t *testing.T) {
 	start := time.Now()
 
 	var acked []crashAck
+	var deleted []protocol.ThreadID
 	seen := map[protocol.EventID]bool{}
 	for round := 0; round < crashRounds; round++ {
 		delay := time.Duration(50+rng.IntN(351)) * time.Millisecond
@@ -202,7 +234,8 @@ func TestCrashRecovery(t *testing.T) {
 			// replays its log, or during the first commits.
 			delay = time.Duration(rng.IntN(60)) * time.Millisecond
 		}
-		got, how := crashRunChild(t, home, round, delay, early)
+		got, gone, how := crashRunChild(t, home, round, delay, early)
+		deleted = append(deleted, gone...)
 		for _, a := range got {
 			if seen[a.id] {
 				t.Fatalf("round %d: message %s acknowledged twice", round, a.id)
@@ -211,7 +244,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		acked = append(acked, got...)
 		vstart := time.Now()
-		crashVerify(t, home, round, acked)
+		crashVerify(t, home, round, acked, deleted)
 		after := "the first ack"
 		if early {
 			after = "the start"
@@ -222,12 +255,12 @@ func TestCrashRecovery(t *testing.T) {
 			return
 		}
 	}
-	t.Logf("%d rounds, %d acknowledged messages, %v", crashRounds, len(acked), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d rounds, %d acknowledged messages and %d acknowledged thread deletions, %v", crashRounds, len(acked), len(deleted), time.Since(start).Round(time.Millisecond))
 }
 
 // crashRunChild runs one writer, kills it delay after its first ack (or,
 // if early, after it started), and returns what it acknowledged.
-func crashRunChild(t *testing.T, home string, round int, delay time.Duration, early bool) ([]crashAck, string) {
+func crashRunChild(t *testing.T, home string, round int, delay time.Duration, early bool) ([]crashAck, []protocol.ThreadID, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1", "-test.timeout=60s")
 	cmd.Env = append(os.Environ(), crashEnvHome+"="+home, fmt.Sprintf("%s=%d", crashEnvRound, round))
@@ -251,9 +284,18 @@ func crashRunChild(t *testing.T, home string, round int, delay time.Duration, ea
 	}()
 
 	var acks []crashAck
+	var deleted []protocol.ThreadID
 	var other []string
 	parse := func(line string) {
 		f := strings.Fields(line)
+		if len(f) == 2 && f[0] == "deleted" {
+			tid, err := protocol.ParseThreadID(f[1])
+			if err != nil {
+				t.Errorf("round %d: bad deletion line %q: %v", round, line, err)
+			}
+			deleted = append(deleted, tid)
+			return
+		}
 		if len(f) != 3 || f[0] != "ack" {
 			other = append(other, line)
 			return
@@ -314,12 +356,12 @@ func crashRunChild(t *testing.T, home string, round int, delay time.Duration, ea
 	default:
 		t.Errorf("round %d: child failed (%v; killed by us: %v): %s %v", round, werr, killed, stderr.String(), other)
 	}
-	return acks, how
+	return acks, deleted, how
 }
 
 // crashVerify opens the node in-process and checks it against what was
 // acknowledged, then closes it.
-func crashVerify(t *testing.T, home string, round int, acked []crashAck) {
+func crashVerify(t *testing.T, home string, round int, acked []crashAck, deleted []protocol.ThreadID) {
 	t.Helper()
 	ctx := context.Background()
 	n, err := crashOpen(home)
@@ -409,6 +451,8 @@ func crashVerify(t *testing.T, home string, round int, acked []crashAck) {
 	if held, err := n.Store().AllHeld(); err != nil || len(held) != 0 {
 		t.Errorf("round %d: %d threads with held events (%v), want none", round, len(held), err)
 	}
+
+	crashCheckDeletions(t, round, n, u, deleted)
 
 	// The indexes agree with the events.
 	visible, order := crashCheckIndexes(t, round, n.Store().DB(), tid)
@@ -692,4 +736,62 @@ func crashCheckIndexes(t *testing.T, round int, db *badger.DB, tid protocol.Thre
 		fail("%d visible messages, %d list entries", visible, len(list))
 	}
 	return len(list), ids
+}
+
+// crashCheckDeletions checks that every acknowledged deletion stands, and
+// that every deleted thread (acknowledged or cut short by the kill) is a
+// complete tombstone: no message state, list or acts keys, and every
+// event without content.
+func crashCheckDeletions(t *testing.T, round int, n *node.Node, u *node.User, acked []protocol.ThreadID) {
+	t.Helper()
+	for _, tid := range acked {
+		if _, err := u.GetThread(context.Background(), tid); !errors.Is(err, node.ErrNotFound) {
+			t.Errorf("round %d: acknowledged deletion of %s: GetThread = %v", round, tid, err)
+		}
+	}
+	threads, err := n.Store().LoadThreads()
+	if err != nil {
+		t.Fatalf("round %d: LoadThreads: %v", round, err)
+	}
+	var gone []protocol.ThreadID
+	for tid, ts := range threads {
+		if !ts.Current.Deleted {
+			continue
+		}
+		gone = append(gone, tid)
+		ids, err := n.Store().OrderedIDs(tid)
+		if err != nil {
+			t.Fatalf("round %d: OrderedIDs(%s): %v", round, tid, err)
+		}
+		for _, id := range ids {
+			ev, err := n.Store().Event(tid, id)
+			if err != nil || ev.Content != nil {
+				t.Errorf("round %d: deleted thread %s: event %s keeps content (%v)", round, tid, id, err)
+			}
+		}
+	}
+	if len(gone) < len(acked) {
+		t.Errorf("round %d: %d deleted threads stored, %d deletions acknowledged", round, len(gone), len(acked))
+	}
+	err = n.Store().DB().View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()
+			if p := k[0]; (p == 'M' || p == 'g' || p == 'r') && len(k) >= 33 && slices.Contains(gone, protocol.ThreadID(k[1:33])) {
+				return fmt.Errorf("%q key left in deleted thread %x", k[:1], k[1:33])
+			}
+			if v, err := it.Item().ValueCopy(nil); err == nil && bytes.Contains(v, []byte("SIDE-")) {
+				for _, tid := range gone {
+					if bytes.Contains(k, tid[:]) {
+						return fmt.Errorf("a deleted thread's public metadata is left under %q", k[:1])
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Errorf("round %d: %v", round, err)
+	}
 }
