@@ -222,3 +222,77 @@ func pubsubPeer(t *testing.T, n *node.Node, name string) (*pubsub.Topic, peer.ID
 	time.Sleep(1500 * time.Millisecond) // a heartbeat, so the meshes include it
 	return topic, h.ID()
 }
+
+// TestStrangerCannotFillHoldQueue: a peer that signs events with made-up
+// parents, on a thread's topic and on a member's inbox (an update "adding"
+// the member to a thread that does not exist), gets none of them held or
+// stored. A real late addition still reaches the added member: the update
+// that adds b comes to b's node on its inbox, and the thread's past comes
+// by sync.
+func TestStrangerCannotFillHoldQueue(t *testing.T) {
+	ctx := context.Background()
+	na, a := netNodeWith(t, t.TempDir(), "a", hourlySync)
+	nb, b := netNodeWith(t, t.TempDir(), "b", hourlySync)
+	connect(t, na, nb)
+	th, err := a.CreateThread(ctx, nil, nil, nil, nil, nil) // b is not in it yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSend(t, a, th, "before b")
+	ts := threadState(t, na, th)
+
+	stranger, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{0x55}, 32))
+	junk := func(n int) [][]byte {
+		var out [][]byte
+		for i := range n {
+			var fake protocol.EventID
+			fake[0], fake[1] = byte(i), 0xfa
+			ev := &protocol.Event{Kind: protocol.KindMessagePost, Thread: ts.ID, Writer: stranger.UserID(),
+				Seq: 1, Lamport: 5, Time: time.Now().UnixMilli(), Parents: []protocol.EventID{fake},
+				Content: &protocol.Content{Data: []byte(fmt.Sprintf("junk %d", i))}}
+			if err := ev.Sign(stranger); err != nil {
+				t.Fatal(err)
+			}
+			if err := protocol.CheckEvent(ev, protocol.DefaultLimits()); err != nil {
+				t.Fatalf("junk event does not pass the stateless checks, so it tests nothing: %v", err)
+			}
+			out = append(out, ev.Encode(nil))
+		}
+		return out
+	}
+	topic, _ := pubsubPeer(t, na, protocol.ThreadTopic(th))
+	for _, data := range junk(20) {
+		if err := topic.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A made-up thread that "adds" b, on b's inbox.
+	other, okey, err := protocol.NewThread(stranger, nil, nil, protocol.DefaultPolicy(), nil, nil, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ots, ogm, _ := protocol.NewThreadState(other)
+	fakeAdd, _, err := protocol.NewUpdate(ots, stranger, protocol.ThreadChange{AddUsers: []crypto.UserID{b.ID()}}, protocol.KeyRing{ogm.ID: okey}, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, _ := pubsubPeer(t, nb, protocol.InboxTopic(b.ID()))
+	if err := inbox.Publish(ctx, fakeAdd.Encode(nil)); err != nil {
+		t.Fatal(err)
+	}
+
+	// The real addition, after the junk: b's node learns the thread and
+	// its past.
+	if err := a.UpdateThread(ctx, th, node.ThreadUpdate{AddUsers: []crypto.UserID{b.ID()}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "b to have the thread and its message", func() bool { return messageCount(b, th) == 1 })
+	for name, n := range map[string]*node.Node{"a": na, "b": nb} {
+		if held, err := n.Store().AllHeld(); err != nil || len(held) != 0 {
+			t.Errorf("%s holds events of %d threads (%v); want none", name, len(held), err)
+		}
+		if _, count := orderHash(t, n, th); count != 3 {
+			t.Errorf("%s stores %d events of the thread, want 3 (create, post, update)", name, count)
+		}
+	}
+}

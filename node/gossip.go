@@ -415,6 +415,11 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 		}
 		nn.syncAfterGap(from, ev)
 		return pubsub.ValidationIgnore
+	case res.Deferred > 0:
+		// Too early to judge, from a writer (or for a thread) this node
+		// does not know: sync with the sender, which has its past.
+		nn.requestSync(from)
+		return pubsub.ValidationIgnore
 	case res.Duplicates > 0:
 		return pubsub.ValidationIgnore
 	case len(res.Errors) > 0 && errors.Is(res.Errors[0], protocol.ErrThreadDeleted):

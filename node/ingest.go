@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
 )
 
@@ -23,6 +24,11 @@ type IngestResult struct {
 	Held       int // held for missing parents
 	Released   int // accepted after being held (also counted in Accepted)
 	Rejected   int
+	// Deferred counts events from gossip that would have been held but
+	// whose writer the node does not know as a writer or member of the
+	// thread (or whose thread it does not know): they are left for sync
+	// to bring with their past, so that no peer can fill the hold queue.
+	Deferred int
 	// Errors holds the rule broken by each rejected event (up to 16).
 	Errors []error
 	all    []error
@@ -143,6 +149,8 @@ func (n *Node) ingestGossip(ctx context.Context, ev *protocol.Event) (res Ingest
 	id := ev.ID()
 	err = n.submit(&request{ctx: ctx, write: true, lamport: ev.Lamport, done: make(chan struct{}), fn: func(w *work) error {
 		res = IngestResult{}
+		w.gossip = true
+		defer func() { w.gossip = false }()
 		if err := w.ingest(ev, &res); err != nil {
 			return err
 		}
@@ -267,6 +275,10 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 
 func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, why error) error {
 	n := w.n
+	if w.gossip && !knownWriter(n.threads[t], ev.Writer) {
+		res.Deferred++
+		return nil
+	}
 	if n.heldCount >= MaxHeld {
 		res.reject(fmt.Errorf("%w (and the hold queue is full)", why))
 		return nil
@@ -292,6 +304,20 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 	n.heldCount++
 	res.Held++
 	return nil
+}
+
+// knownWriter reports whether w has written in ts or is one of its users
+// or managers now: only such writers' early events are held from gossip.
+// Anyone can sign an event with made-up parents; an unknown writer's
+// event that is valid after all comes again by sync, with its past.
+func knownWriter(ts *protocol.ThreadState, w crypto.UserID) bool {
+	if ts == nil {
+		return false
+	}
+	if _, ok := ts.Tips[w]; ok {
+		return true
+	}
+	return ts.Current.IsUser(w) || ts.Current.IsManager(w)
 }
 
 // noteWants records the parents a held event waits for, so that release

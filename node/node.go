@@ -277,6 +277,7 @@ type work struct {
 	controls  bool               // a control event was stored: topics may change
 	news      bool               // a local control event: peers should pull from us
 	released  []protocol.EventID // held events accepted (see releaseWatch)
+	gossip    bool               // ingesting from gossip: hold only known writers' events
 }
 
 // do runs fn on the loop and waits for it (and, for writes, the commit,
