@@ -93,9 +93,7 @@ func (w *work) storeApplied(ts *protocol.ThreadState, ev *protocol.Event, meta *
 	if ev.Kind == protocol.KindThreadDelete && ts.Current.Deleted && len(w.n.held[ts.ID]) > 0 {
 		// The store dropped the thread's held events with its content;
 		// those written concurrently with the deletion come again by sync.
-		w.n.heldCount -= len(w.n.held[ts.ID])
-		delete(w.n.held, ts.ID)
-		delete(w.n.heldWaiters, ts.ID)
+		w.n.dropThreadHeld(ts.ID)
 	}
 	w.noteEffect(ts, ev, meta, eff, prevUsers)
 	return nil

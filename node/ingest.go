@@ -24,10 +24,11 @@ type IngestResult struct {
 	Held       int // held for missing parents
 	Released   int // accepted after being held (also counted in Accepted)
 	Rejected   int
-	// Deferred counts events from gossip that would have been held but
-	// whose writer the node does not know as a writer or member of the
-	// thread (or whose thread it does not know): they are left for sync
-	// to bring with their past, so that no peer can fill the hold queue.
+	// Deferred counts events that would have been held but are left for
+	// sync to bring again with their past, so that no peer can fill the
+	// hold queue: from gossip, those of a writer the thread does not know
+	// (or of an unknown thread); from anywhere, those past
+	// MaxHeldPerWriter for their writer and thread.
 	Deferred int
 	// Errors holds the rule broken by each rejected event (up to 16).
 	Errors []error
@@ -98,6 +99,7 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 		res.Accepted += part.Accepted
 		res.Duplicates += part.Duplicates
 		res.Held += part.Held
+		res.Deferred += part.Deferred
 		res.Released += part.Released
 		res.Rejected += part.Rejected
 		for _, e := range part.Errors {
@@ -250,9 +252,7 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 	switch {
 	case err == nil:
 		res.Accepted++
-		if _, wasHeld := n.held[t][ev.ID()]; wasHeld {
-			delete(n.held[t], ev.ID())
-			n.heldCount--
+		if n.dropHeld(t, ev.ID()) {
 			w.released = append(w.released, ev.ID())
 			if err := w.tx.Unhold(t, ev.ID()); err != nil {
 				return fmt.Errorf("%w: %w", errStorage, err)
@@ -275,7 +275,7 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 
 func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, why error) error {
 	n := w.n
-	if w.gossip && !knownWriter(n.threads[t], ev.Writer) {
+	if (w.gossip && !knownWriter(n.threads[t], ev.Writer)) || n.heldBy[heldKey{t, ev.Writer}] >= MaxHeldPerWriter {
 		res.Deferred++
 		return nil
 	}
@@ -296,14 +296,56 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 	if err := w.tx.Hold(t, ev); err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
-	n.held[t][ev.ID()] = ev
+	n.addHeld(t, ev)
 	n.noteWants(t, ev, func(p protocol.EventID) bool {
 		known, _ := w.tx.Has(t, p)
 		return known
 	})
-	n.heldCount++
 	res.Held++
 	return nil
+}
+
+// MaxHeldPerWriter bounds the events of one writer in one thread that a
+// node holds; past it, the writer's early events are left to sync.
+const MaxHeldPerWriter = 1024
+
+type heldKey struct {
+	thread protocol.ThreadID
+	writer crypto.UserID
+}
+
+// addHeld and dropHeld keep the held events and their counts in step.
+func (n *Node) addHeld(t protocol.ThreadID, ev *protocol.Event) {
+	if n.held[t] == nil {
+		n.held[t] = map[protocol.EventID]*protocol.Event{}
+	}
+	n.held[t][ev.ID()] = ev
+	n.heldCount++
+	n.heldBy[heldKey{t, ev.Writer}]++
+}
+
+func (n *Node) dropHeld(t protocol.ThreadID, id protocol.EventID) bool {
+	ev, ok := n.held[t][id]
+	if !ok {
+		return false
+	}
+	delete(n.held[t], id)
+	n.heldCount--
+	k := heldKey{t, ev.Writer}
+	if n.heldBy[k]--; n.heldBy[k] <= 0 {
+		delete(n.heldBy, k)
+	}
+	return true
+}
+
+// dropThreadHeld forgets every held event of a thread (the store dropped
+// them).
+func (n *Node) dropThreadHeld(t protocol.ThreadID) {
+	for id := range n.held[t] {
+		n.dropHeld(t, id)
+	}
+	delete(n.held, t)
+	delete(n.heldWaiters, t)
 }
 
 // knownWriter reports whether w has written in ts or is one of its users
@@ -374,10 +416,7 @@ func (w *work) release(ts *protocol.ThreadState, res *IngestResult, trigger prot
 		if protocol.IsHold(aerr) {
 			continue // still waits, under its other missing parents
 		}
-		if _, still := n.held[t][id]; still { // (a deletion drops them all)
-			delete(n.held[t], id)
-			n.heldCount--
-		}
+		n.dropHeld(t, id) // (false if a deletion dropped them all)
 		if err := w.tx.Unhold(t, id); err != nil {
 			return fmt.Errorf("%w: %w", errStorage, err)
 		}

@@ -79,6 +79,7 @@ type Node struct {
 	// heldWaiters lists, by missing parent, the held events waiting for it.
 	heldWaiters map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID
 	heldCount   int
+	heldBy      map[heldKey]int // held events by thread and writer
 	// releaseWatch tells a gossip validator waiting on a held event that
 	// it was released and committed (see network.judge).
 	releaseWatch map[protocol.EventID]chan struct{}
@@ -169,16 +170,15 @@ func (n *Node) loadThreads() error {
 	n.held = map[protocol.ThreadID]map[protocol.EventID]*protocol.Event{}
 	n.heldWaiters = map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID{}
 	n.heldCount = 0
+	n.heldBy = map[heldKey]int{}
 	n.releaseWatch = map[protocol.EventID]chan struct{}{}
 	for t, evs := range held {
-		n.held[t] = map[protocol.EventID]*protocol.Event{}
 		for _, ev := range evs {
-			n.held[t][ev.ID()] = ev
+			n.addHeld(t, ev)
 			n.noteWants(t, ev, func(p protocol.EventID) bool {
 				known, _ := n.store.Has(t, p)
 				return known
 			})
-			n.heldCount++
 		}
 	}
 	n.keys = map[crypto.UserID]map[protocol.ThreadID]protocol.KeyRing{}

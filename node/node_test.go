@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -893,5 +894,46 @@ func TestHeldEventOfDeletedThreadKeepsNoContent(t *testing.T) {
 	noContent("released")
 	if ids, _ := n.Store().OrderedIDs(genesis.ThreadID()); len(ids) != 4 {
 		t.Fatalf("the tombstone holds %d events, want 4", len(ids))
+	}
+}
+
+// TestHeldPerWriterBound: a member's events with made-up parents are held
+// up to MaxHeldPerWriter per thread; the rest are left to sync (Deferred)
+// and nothing of them is stored.
+func TestHeldPerWriterBound(t *testing.T) {
+	ctx := context.Background()
+	manager, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{8}, 32))
+	member, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{9}, 32))
+	genesis, _, err := protocol.NewThread(manager, []crypto.UserID{member.UserID()}, nil, protocol.DefaultPolicy(), nil, nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(ctx, node.Config{Home: t.TempDir(), Unencrypted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if res, err := n.Ingest(ctx, [][]byte{genesis.Encode(nil)}); err != nil || res.Accepted != 1 {
+		t.Fatalf("genesis: %v %+v", err, res)
+	}
+	const extra = 50
+	var raw [][]byte
+	for i := range node.MaxHeldPerWriter + extra {
+		var fake protocol.EventID
+		binary.BigEndian.PutUint32(fake[:], uint32(i))
+		ev := &protocol.Event{Kind: protocol.KindMessagePost, Thread: genesis.ThreadID(), Writer: member.UserID(),
+			Seq: uint64(i + 1), Lamport: 9, Time: 2, Parents: []protocol.EventID{fake}, Content: &protocol.Content{Data: []byte("x")}}
+		if err := ev.Sign(member); err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, ev.Encode(nil))
+	}
+	res, err := n.Ingest(ctx, raw)
+	if err != nil || res.Held != node.MaxHeldPerWriter || res.Deferred != extra || res.Accepted != 0 {
+		t.Fatalf("ingest: %v; held %d deferred %d accepted %d, want %d %d 0", err, res.Held, res.Deferred, res.Accepted, node.MaxHeldPerWriter, extra)
+	}
+	held, err := n.Store().AllHeld()
+	if err != nil || len(held[genesis.ThreadID()]) != node.MaxHeldPerWriter {
+		t.Fatalf("stored holds: %d (%v), want %d", len(held[genesis.ThreadID()]), err, node.MaxHeldPerWriter)
 	}
 }
