@@ -12,6 +12,13 @@
 // bridge role, mDNS and remembered peers. Without it the node is a local
 // store with the same API.
 //
+// An event whose parents have not arrived is held (at most
+// MaxHeldPerWriter per writer and thread; from gossip only if its writer is
+// known to the thread) and applied as soon as they land; anything else is
+// left to sync, which brings events with their past. A deleted thread
+// keeps a tombstone (its events without content) so that replicas that
+// missed the deletion converge.
+//
 // One goroutine (the loop) owns all mutable state: the thread states, the
 // unwrapped thread keys and the subscriptions. Public methods hand it work
 // and wait. The loop commits the writes of all requests that are waiting at
