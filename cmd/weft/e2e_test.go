@@ -820,14 +820,24 @@ func TestMDNSDiscovery(t *testing.T) {
 	if out, err := ipCmd.CombinedOutput(); err != nil {
 		t.Skipf("cannot enable multicast on the namespace's loopback: %v %s", err, out)
 	}
-	h1, h2 := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "two")
+	h1, h2, h3 := filepath.Join(t.TempDir(), "one"), filepath.Join(t.TempDir(), "two"), filepath.Join(t.TempDir(), "quiet")
 	_, id1 := c.startDaemon(h1)
 	_, id2 := c.startDaemon(h2)
+	_, id3 := c.startDaemon(h3, "--no-mdns") // on the same LAN, but neither announces nor looks
 	if !eventually(30*time.Second, func() bool {
 		return strings.Contains(c.ok("peers", "--home", h1), id2.PeerID) && strings.Contains(c.ok("peers", "--home", h2), id1.PeerID)
 	}) {
 		t.Fatalf("the daemons did not find each other by mDNS in 30s; peers of one: %q, of two: %q",
 			c.ok("peers", "--home", h1), c.ok("peers", "--home", h2))
+	}
+	time.Sleep(3 * time.Second) // more than the two needed to find each other
+	if p := c.ok("peers", "--home", h3); p != "" && !strings.Contains(p, "no peers") {
+		t.Errorf("the --no-mdns daemon found peers: %q", p)
+	}
+	for _, h := range []string{h1, h2} {
+		if p := c.ok("peers", "--home", h); strings.Contains(p, id3.PeerID) {
+			t.Errorf("a daemon found the --no-mdns one: %q", p)
+		}
 	}
 	var created struct{ ThreadID string }
 	c.okJSON(&created, "thread", "create", "--member", id2.UserID, "--json", "--home", h1)
