@@ -6,7 +6,7 @@ GO       ?= go
 FUZZTIME ?= 100000x
 PKGS     := ./...
 
-.PHONY: all build test race fuzz bench lint tools
+.PHONY: all build test race fuzz bench lint tools cross
 
 all: lint test
 
@@ -31,6 +31,13 @@ fuzz:
 
 bench:
 	$(GO) test ./... -run='^$$' -bench=. -benchmem
+
+# The binary builds for the other systems it supports (build-tagged
+# terminal code).
+cross:
+	GOOS=windows $(GO) vet ./cmd/weft
+	GOOS=darwin $(GO) vet ./cmd/weft
+	GOOS=freebsd $(GO) build -o /dev/null ./cmd/weft
 
 tools:
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
