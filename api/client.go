@@ -241,6 +241,12 @@ func (c *Client) Watch(ctx context.Context, thread *protocol.ThreadID, ready fun
 	return ctx.Err()
 }
 
+// Status fetches the node's status.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	var out Status
+	return out, c.do(ctx, "GET", "/v1/status", nil, &out)
+}
+
 // Metrics fetches the Prometheus metrics text.
 func (c *Client) Metrics(ctx context.Context) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/metrics", nil)

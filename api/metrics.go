@@ -41,3 +41,25 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	counter("weft_gossip_rejected_total", "Gossip messages rejected by validation.", m.Gossip.Rejected)
 	return nil
 }
+
+// status answers GET /v1/status: the metrics as JSON, for people and
+// scripts (weft status).
+func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
+	m := s.n.Metrics()
+	st := Status{
+		Peers: m.Peers, Threads: m.Threads, Identities: m.Identities,
+		EventsStored: m.EventsStored, EventsRejected: m.EventsRejected, HeldEvents: m.HeldEvents,
+		Gossip: GossipStatus{
+			DroppedRPCs: m.Gossip.DroppedRPCs, Undeliverable: m.Gossip.Undeliverable,
+			Rejected: m.Gossip.Rejected, Ignored: m.Gossip.Ignored, Throttled: m.Gossip.Throttled,
+		},
+	}
+	if st.EventsRejected == nil {
+		st.EventsRejected = map[string]uint64{}
+	}
+	if !m.LastSync.IsZero() {
+		st.LastSync = m.LastSync.UnixMilli()
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}

@@ -74,6 +74,7 @@ func (s *Server) routes() {
 	h("PATCH /v1/messages/{id}", s.updateMessage)
 	h("DELETE /v1/messages/{id}", s.deleteMessage)
 	h("GET /v1/events", s.events)
+	h("GET /v1/status", s.status)
 	h("GET /metrics", s.metrics)
 	h("/", func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint"}

@@ -240,6 +240,7 @@ var allEndpoints = []struct{ method, path string }{
 	{"PATCH", "/v1/messages/" + strings.Repeat("ab", 32)},
 	{"DELETE", "/v1/messages/" + strings.Repeat("ab", 32)},
 	{"GET", "/v1/events"},
+	{"GET", "/v1/status"},
 	{"GET", "/metrics"},
 	{"GET", "/v1/no-such-endpoint"},
 }
@@ -1231,5 +1232,28 @@ func TestPartialMessageUpdate(t *testing.T) {
 	wantError(t, e.raw("PATCH", msg, `{}`), http.StatusBadRequest, api.CodeBadRequest, "nothing to change")
 	if m := decodeJSON[node.Message](t, e.raw("GET", msg, ""), http.StatusOK); len(m.Updates) != 3 {
 		t.Errorf("an empty PATCH changed the message: %d updates", len(m.Updates))
+	}
+}
+
+// TestStatus: GET /v1/status reports what the node holds, in the JSON
+// field names docs/api.md gives.
+func TestStatus(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	st, err := e.c.Status(ctx)
+	if err != nil || st.Threads != 0 || st.Identities < 1 || st.HeldEvents != 0 || st.LastSync != 0 {
+		t.Fatalf("status of a fresh node: %+v, %v", st, err)
+	}
+	created := decodeJSON[api.CreateThreadResponse](t, e.raw("POST", "/v1/threads", `{}`), http.StatusCreated)
+	decodeJSON[api.SendResponse](t, e.raw("POST", "/v1/threads/"+created.ThreadID.String()+"/messages", `{"data":"eA=="}`), http.StatusCreated)
+	st, err = e.c.Status(ctx)
+	if err != nil || st.Threads != 1 || st.EventsStored < 2 {
+		t.Fatalf("status after a thread and a message: %+v, %v", st, err)
+	}
+	r := e.raw("GET", "/v1/status", "")
+	for _, field := range []string{`"peers":`, `"threads":1`, `"eventsStored":`, `"eventsRejected":{}`, `"heldEvents":0`, `"lastSync":0`, `"gossip":{"droppedRpcs":0`} {
+		if !bytes.Contains(r.body, []byte(field)) {
+			t.Errorf("status body lacks %s: %s", field, r.body)
+		}
 	}
 }

@@ -120,3 +120,24 @@ var Keep *[]byte
 type SendResponse struct {
 	MessageID protocol.EventID `json:"messageId"`
 }
+
+// Status answers GET /v1/status: the node's health at a glance.
+type Status struct {
+	Peers          int               `json:"peers"`
+	Threads        int               `json:"threads"`
+	Identities     int               `json:"identities"`
+	EventsStored   uint64            `json:"eventsStored"`   // since the daemon started
+	EventsRejected map[string]uint64 `json:"eventsRejected"` // by the rule broken, since start
+	HeldEvents     int               `json:"heldEvents"`     // waiting for missing parents
+	LastSync       int64             `json:"lastSync"`       // Unix ms of the last completed sync; 0: none yet
+	Gossip         GossipStatus      `json:"gossip"`
+}
+
+// GossipStatus counts what gossip dropped, rejected or ignored since start.
+type GossipStatus struct {
+	DroppedRPCs   int64 `json:"droppedRpcs"`
+	Undeliverable int64 `json:"undeliverable"`
+	Rejected      int64 `json:"rejected"`
+	Ignored       int64 `json:"ignored"`
+	Throttled     int64 `json:"throttled"`
+}

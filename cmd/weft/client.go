@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -106,6 +108,42 @@ func cmdPeers(e *env, args []string) error {
 	for _, p := range ps {
 		fmt.Fprintf(e.stdout, "%s  score %.1f\n", p.PeerID, p.Score)
 	}
+	return nil
+}
+
+func cmdStatus(e *env, args []string) error {
+	fs, c := newFlags(e, "status", "")
+	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	cl, cx, cancel, err := dial(e, c)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	st, err := cl.Status(cx)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(e, st)
+	}
+	lastSync := "never"
+	if st.LastSync != 0 {
+		lastSync = time.Since(time.UnixMilli(st.LastSync)).Round(time.Second).String() + " ago"
+	}
+	rejected := uint64(0)
+	for _, n := range st.EventsRejected {
+		rejected += n
+	}
+	fmt.Fprintf(e.stdout, "peers          %d\nthreads        %d\nidentities     %d\nevents stored  %d (since start)\nrejected       %d\nheld           %d\nlast sync      %s\n",
+		st.Peers, st.Threads, st.Identities, st.EventsStored, rejected, st.HeldEvents, lastSync)
+	reasons := slices.Sorted(maps.Keys(st.EventsRejected))
+	for _, r := range reasons {
+		fmt.Fprintf(e.stdout, "  %-12s %d\n", r, st.EventsRejected[r])
+	}
+	g := st.Gossip
+	fmt.Fprintf(e.stdout, "gossip         dropped %d, undeliverable %d, rejected %d, ignored %d, throttled %d\n", g.DroppedRPCs, g.Undeliverable, g.Rejected, g.Ignored, g.Throttled)
 	return nil
 }
 

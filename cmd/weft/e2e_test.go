@@ -470,6 +470,20 @@ func TestCLIEndToEnd(t *testing.T) {
 	if got.StatusCode != 0 || got.text(t) != "hello" || got.ThreadID != th || got.Author != id1.UserID {
 		t.Fatalf("message get on daemon 2: %+v", got)
 	}
+	// status: the daemon's health, for scripts and for people.
+	var st struct {
+		Peers, Threads int
+		EventsStored   uint64
+		LastSync       int64
+	}
+	eventually(10*time.Second, func() bool { c.okJSON(&st, "status", "--json", "--home", h2); return st.LastSync != 0 })
+	if st.Peers < 1 || st.Threads != 2 || st.EventsStored < 2 || st.LastSync == 0 {
+		t.Fatalf("status --json on daemon 2: %+v (want a peer, 2 threads, events stored, a sync done)", st)
+	}
+	if out := c.ok("status", "--home", h2); !strings.Contains(out, "threads        2") || !strings.Contains(out, " ago") {
+		t.Fatalf("status on daemon 2:\n%s", out)
+	}
+
 	// An update changes only the fields it is given.
 	var edited jsonMessage
 	c.okJSON(&edited, "message", "update", sent.MessageID, "--public-meta", "tagged", "--json", "--home", h1)

@@ -41,6 +41,7 @@ func commands() []command {
 		{"daemon", "[--listen MA]... [--api HOST:PORT] [--peer MA]... [--serve UID]... [--no-mdns]", "run the node (initialising the home if new)", cmdDaemon},
 		{"id", "", "show the user ID, peer ID and addresses", cmdID},
 		{"peers", "", "list connected peers", cmdPeers},
+		{"status", "", "show the node's health: peers, threads, events, sync", cmdStatus},
 		{"connect", "MULTIADDR", "connect to a peer", cmdConnect},
 		{"thread", "create|list|get|update|delete ...", "manage threads", cmdThread},
 		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]", "send a message", cmdSend},
