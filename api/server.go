@@ -75,6 +75,7 @@ func (s *Server) routes() {
 	h("DELETE /v1/messages/{id}", s.deleteMessage)
 	h("GET /v1/events", s.events)
 	h("GET /v1/status", s.status)
+	h("GET /v1/backup", s.backup)
 	h("GET /metrics", s.metrics)
 	h("/", func(http.ResponseWriter, *http.Request) error {
 		return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: "no such endpoint"}
@@ -522,4 +523,37 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		}
 	}
+}
+
+// backup streams a backup of the home as a tar file. An error after the
+// first bytes cuts the stream short, which Restore then refuses.
+func (s *Server) backup(w http.ResponseWriter, r *http.Request) error {
+	cw := &countingWriter{w: w, header: func() { w.Header().Set("Content-Type", "application/x-tar") }}
+	err := s.n.Backup(r.Context(), cw)
+	switch {
+	case err == nil:
+		return nil
+	case cw.n == 0:
+		return err // nothing sent yet: an ordinary error answer
+	default:
+		s.log.Warn("backup failed midway", "err", err)
+		panic(http.ErrAbortHandler) // cut the stream: a partial backup must not look whole
+	}
+}
+
+// countingWriter counts what reaches w and sets the headers just before
+// the first byte.
+type countingWriter struct {
+	w      io.Writer
+	n      int64
+	header func()
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.n == 0 && c.header != nil {
+		c.header()
+	}
+	k, err := c.w.Write(p)
+	c.n += int64(k)
+	return k, err
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/node"
 	"github.com/weftnet/weft/protocol"
+	"github.com/weftnet/weft/storage"
 )
 
 const testToken = "test-token-0123456789abcdef"
@@ -241,6 +243,7 @@ var allEndpoints = []struct{ method, path string }{
 	{"DELETE", "/v1/messages/" + strings.Repeat("ab", 32)},
 	{"GET", "/v1/events"},
 	{"GET", "/v1/status"},
+	{"GET", "/v1/backup"},
 	{"GET", "/metrics"},
 	{"GET", "/v1/no-such-endpoint"},
 }
@@ -1255,5 +1258,34 @@ func TestStatus(t *testing.T) {
 		if !bytes.Contains(r.body, []byte(field)) {
 			t.Errorf("status body lacks %s: %s", field, r.body)
 		}
+	}
+}
+
+// TestBackupEndpoint: GET /v1/backup streams a tar that node.Restore turns
+// into a home holding the thread.
+func TestBackupEndpoint(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	created := decodeJSON[api.CreateThreadResponse](t, e.raw("POST", "/v1/threads", `{}`), http.StatusCreated)
+	r := e.raw("GET", "/v1/backup", "")
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/x-tar" {
+		t.Fatalf("backup: %d %q", r.status, r.header.Get("Content-Type"))
+	}
+	var buf bytes.Buffer
+	if err := e.c.Backup(ctx, &buf); err != nil || buf.Len() == 0 {
+		t.Fatalf("client backup: %d bytes, %v", buf.Len(), err)
+	}
+	home := filepath.Join(t.TempDir(), "restored")
+	if err := node.Restore(home, &buf); err != nil {
+		t.Fatal(err)
+	}
+	all, err := storage.Open(filepath.Join(home, "store"), storage.Options{GCInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer all.Close()
+	threads, err := all.LoadThreads()
+	if err != nil || threads[created.ThreadID] == nil {
+		t.Fatalf("restored store lacks the thread: %v (%d threads)", err, len(threads))
 	}
 }

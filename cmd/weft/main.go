@@ -42,6 +42,8 @@ func commands() []command {
 		{"id", "", "show the user ID, peer ID and addresses", cmdID},
 		{"peers", "", "list connected peers", cmdPeers},
 		{"status", "", "show the node's health: peers, threads, events, sync", cmdStatus},
+		{"backup", "FILE", "write a backup of the running node's home (keys included) to FILE", cmdBackup},
+		{"restore", "FILE", "create the home (--home) from a backup FILE", cmdRestore},
 		{"connect", "MULTIADDR", "connect to a peer", cmdConnect},
 		{"thread", "create|list|get|update|delete ...", "manage threads", cmdThread},
 		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]", "send a message", cmdSend},
