@@ -97,8 +97,13 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) error {
 // exist or be empty. Nothing is left behind if the backup is incomplete
 // or damaged.
 func Restore(home string, r io.Reader) (err error) {
-	if entries, err := os.ReadDir(home); err == nil && len(entries) > 0 {
-		return fmt.Errorf("restoring into %s: %w", home, storage.ErrNotEmpty)
+	if fi, err := os.Stat(home); err == nil {
+		if !fi.IsDir() {
+			return fmt.Errorf("restoring into %s: %w: it is a file", home, storage.ErrNotEmpty)
+		}
+		if entries, err := os.ReadDir(home); err != nil || len(entries) > 0 {
+			return fmt.Errorf("restoring into %s: %w", home, storage.ErrNotEmpty)
+		}
 	}
 	staging := filepath.Clean(home) + ".restoring"
 	if err := os.Mkdir(staging, 0o700); err != nil {

@@ -68,6 +68,17 @@ func TestBackupRestore(t *testing.T) {
 	if err := node.Restore(home, bytes.NewReader(buf.Bytes())); !errors.Is(err, storage.ErrNotEmpty) {
 		t.Fatalf("restore into an occupied home: %v", err)
 	}
+	// A path that is a file is not a home to restore into, and stays.
+	file := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(file, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Restore(file, bytes.NewReader(buf.Bytes())); !errors.Is(err, storage.ErrNotEmpty) {
+		t.Fatalf("restore onto a file: %v", err)
+	}
+	if b, err := os.ReadFile(file); err != nil || string(b) != "mine" {
+		t.Fatalf("the file was changed: %q %v", b, err)
+	}
 	// A damaged backup restores nothing and leaves no home behind.
 	for name, data := range map[string][]byte{
 		"truncated": buf.Bytes()[:buf.Len()/2],
