@@ -143,6 +143,13 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.store = st
+	// Spools of backups cut short by a crash (the store's lock, now held,
+	// says no other process is using them).
+	if spools, _ := filepath.Glob(filepath.Join(cfg.Home, ".backup-*")); len(spools) > 0 {
+		for _, f := range spools {
+			os.Remove(f)
+		}
+	}
 	if err := n.loadThreads(); err != nil {
 		st.Close()
 		return nil, err
