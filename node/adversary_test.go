@@ -261,11 +261,14 @@ func TestStrangerCannotFillHoldQueue(t *testing.T) {
 		return out
 	}
 	topic, _ := pubsubPeer(t, na, protocol.ThreadTopic(th))
+	ignored := na.NetStats().Ignored
 	for _, data := range junk(20) {
 		if err := topic.Publish(ctx, data); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// The junk did reach A's validator (and was ignored, not held).
+	eventually(t, 10*time.Second, "A to judge the junk", func() bool { return na.NetStats().Ignored >= ignored+20 })
 	// A made-up thread that "adds" b, on b's inbox.
 	other, okey, err := protocol.NewThread(stranger, nil, nil, protocol.DefaultPolicy(), nil, nil, time.Now().UnixMilli())
 	if err != nil {
@@ -277,9 +280,11 @@ func TestStrangerCannotFillHoldQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	inbox, _ := pubsubPeer(t, nb, protocol.InboxTopic(b.ID()))
+	ignoredB := nb.NetStats().Ignored
 	if err := inbox.Publish(ctx, fakeAdd.Encode(nil)); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, 10*time.Second, "B to judge the fake addition", func() bool { return nb.NetStats().Ignored > ignoredB })
 
 	// The real addition, after the junk: b's node learns the thread and
 	// its past.
