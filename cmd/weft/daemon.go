@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -199,6 +200,10 @@ func cmdDaemon(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Some dependencies (mDNS's zeroconf) print through the standard
+	// logger; their lines become debug records of ours.
+	stdlog.SetFlags(0)
+	stdlog.SetOutput(slog.NewLogLogger(log.Handler(), slog.LevelDebug).Writer())
 	var served []crypto.UserID
 	for _, s := range cfg.Serve {
 		u, err := crypto.ParseUserID(s)

@@ -721,6 +721,9 @@ func TestDaemonFreshHomeAndLock(t *testing.T) {
 	if !strings.HasPrefix(id.UserID, "weft1") || id.PeerID == "" {
 		t.Fatalf("id on a fresh home: %+v", id)
 	}
+	if strings.Contains(d.stderr.String(), "[zeroconf]") {
+		t.Errorf("a dependency's raw log lines reached the daemon's stderr at the default level:\n%s", d.stderr.String())
+	}
 	if !strings.Contains(d.stderr.String(), "initialised "+home) {
 		t.Errorf("daemon on a fresh home did not say it initialised it; stderr:\n%s", d.stderr.String())
 	}
