@@ -193,19 +193,11 @@ func (c *Client) Watch(ctx context.Context, thread *protocol.ThreadID, ready fun
 	if thread != nil {
 		path += "?threadId=" + thread.String()
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	resp, err := c.stream(ctx, path)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp)
-	}
 	if ready != nil {
 		ready() // the server subscribes before it answers
 	}
@@ -268,21 +260,32 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 
 // Backup streams a backup of the daemon's home (see node.Node.Backup) to w.
 func (c *Client) Backup(ctx context.Context, w io.Writer) error {
-	req, err := http.NewRequestWithContext(ctx, "GET", c.base+"/v1/backup", nil)
+	resp, err := c.stream(ctx, "/v1/backup")
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrUnreachable, err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return decodeError(resp)
-	}
 	if _, err := io.Copy(w, resp.Body); err != nil {
 		return fmt.Errorf("receiving the backup: %w", err)
 	}
 	return nil
+}
+
+// stream GETs path and returns the response to read as it comes, or the
+// daemon's error if it did not answer 200.
+func (c *Client) stream(ctx context.Context, path string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
 }
