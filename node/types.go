@@ -47,6 +47,18 @@ type Thread struct {
 	Policy               protocol.Policy   `json:"policy"`
 	StatusCode           int               `json:"statusCode"`
 	Status               string            `json:"status,omitempty"`
+	// Equivocations lists the writers this replica has caught signing two
+	// different events with the same sequence number in this thread. Every
+	// replica that holds both versions shows the same list; the writer's
+	// events from that sequence number on are void (see docs/design.md).
+	Equivocations []Equivocation `json:"equivocations,omitempty"`
+}
+
+// Equivocation names a writer that signed two events with one sequence
+// number, and the lowest such number.
+type Equivocation struct {
+	Writer crypto.UserID `json:"writer"`
+	Seq    uint64        `json:"seq"`
 }
 
 // Message is a message as a reader sees it.
