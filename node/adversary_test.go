@@ -94,10 +94,18 @@ func TestAdversaryOnTopic(t *testing.T) {
 	// Replayed: A's own event again.
 	publish(honestEv.Encode(nil))
 
-	// The honest members keep exchanging messages.
+	// The honest members keep exchanging messages. Eve's equivocation is
+	// kept as evidence on both nodes and voids her posts from the forked
+	// number on: her first post no longer shows.
 	m2 := mustSend(t, b, th, "still here")
-	eventually(t, 10*time.Second, "B's message at A", func() bool { return messageCount(a, th) == 3 })
+	eventually(t, 10*time.Second, "B's message at A, and eve's post void", func() bool { return messageCount(a, th) == 2 })
 	mustRead(t, a, m2, "still here")
+	for _, u := range []*node.User{a, b} {
+		eventually(t, 10*time.Second, "eve flagged as equivocating", func() bool {
+			th, err := u.GetThread(ctx, th)
+			return err == nil && len(th.Equivocations) == 1 && th.Equivocations[0].Writer == eve.UserID() && th.Equivocations[0].Seq == p1.Seq
+		})
+	}
 
 	eventually(t, 10*time.Second, "the adversary's score at A to go negative", func() bool {
 		s, ok := na.PeerScore(adversary)
@@ -110,10 +118,10 @@ func TestAdversaryOnTopic(t *testing.T) {
 	// invalid was forwarded.
 	for _, n := range []*node.Node{na, nb} {
 		_, count := orderHash(t, n, th)
-		if count != countBefore+2 {
-			t.Fatalf("stored %d events, want %d (+ eve's first post and B's message)", count, countBefore+2)
+		if count != countBefore+3 {
+			t.Fatalf("stored %d events, want %d (+ both of eve's versions and B's message)", count, countBefore+3)
 		}
-		for _, bad := range []*protocol.Event{forged, big, p2} {
+		for _, bad := range []*protocol.Event{forged, big} {
 			if _, err := n.Store().Event(th, bad.ID()); err == nil {
 				t.Fatalf("invalid event %s stored", bad.ID())
 			}

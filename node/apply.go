@@ -59,7 +59,51 @@ func (w *work) accept(ts *protocol.ThreadState, ev *protocol.Event) (*protocol.E
 	if err != nil {
 		return nil, err
 	}
+	if err := w.noteFork(ts, ev); err != nil {
+		return nil, err
+	}
 	return &meta, w.store(ts, ev, &meta)
+}
+
+// noteFork checks whether ev is a second version of its writer's sequence
+// number and, if it is, records the equivocation in ts before ev is
+// applied, so that ev and everything the writer wrote from that number on
+// is void. The visible state is recomputed from the fork once ev is
+// stored (see storeApplied).
+func (w *work) noteFork(ts *protocol.ThreadState, ev *protocol.Event) error {
+	if ev.Kind == protocol.KindThreadCreate {
+		return nil
+	}
+	other, err := w.tx.SeqID(ts.ID, ev.Writer, ev.Seq)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	if other.IsZero() || other == ev.ID() {
+		return nil
+	}
+	if !ts.RecordFork(ev.Writer, ev.Seq) {
+		return nil // known already, from this number or an earlier one
+	}
+	w.n.log.Warn("equivocation: a writer signed two events with one sequence number; its events from there on are void on every replica",
+		"thread", ts.ID, "writer", ev.Writer, "seq", ev.Seq, "first", other, "second", ev.ID())
+	w.n.counters.reject(protocol.ErrEquivocation)
+	om, err := w.tx.Meta(ts.ID, other)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errStorage, err)
+	}
+	from := om.Order()
+	if o := ev.Order(); o.Less(from) {
+		from = o
+	}
+	w.forkFrom = append(w.forkFrom, forkAt{ts: ts, from: from})
+	return nil
+}
+
+// forkAt is where the visible state of a thread must be recomputed after
+// an equivocation was found.
+type forkAt struct {
+	ts   *protocol.ThreadState
+	from protocol.Order
 }
 
 // store applies an accepted event to the thread state and the store.
@@ -96,6 +140,21 @@ func (w *work) storeApplied(ts *protocol.ThreadState, ev *protocol.Event, meta *
 		w.n.dropThreadHeld(ts.ID)
 	}
 	w.noteEffect(ts, ev, meta, eff, prevUsers)
+	return w.rematerializeForks(prevUsers)
+}
+
+// rematerializeForks recomputes the messages after each fork noted by
+// noteFork, and tells members the thread changed.
+func (w *work) rematerializeForks(prevUsers []crypto.UserID) error {
+	for _, f := range w.forkFrom {
+		ids, err := w.tx.Rematerialize(f.ts, f.from)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errStorage, err)
+		}
+		w.controls = true
+		w.noteThreadChanged(f.ts, ids, prevUsers)
+	}
+	w.forkFrom = nil
 	return nil
 }
 

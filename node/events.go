@@ -250,3 +250,18 @@ func (n *Node) deliver(e emission) {
 		s.push(out)
 	}
 }
+
+// noteThreadChanged tells members that a thread's visible state changed
+// without an event of its own (an equivocation was found): the thread, as
+// it now stands, and its counters.
+func (w *work) noteThreadChanged(ts *protocol.ThreadState, rematerialized []protocol.EventID, prevUsers []crypto.UserID) {
+	if len(w.n.subs) == 0 {
+		return
+	}
+	stats, _ := w.tx.Stats(ts.ID)
+	snap := copySnapshot(&ts.Current)
+	w.emits = append(w.emits, emission{typ: EventThreadUpdated, thread: ts.ID, audience: members(prevUsers, snap.Users), snap: snap, ts: ts, stats: stats})
+	if len(rematerialized) > 0 {
+		w.emits = append(w.emits, emission{typ: EventThreadStats, thread: ts.ID, audience: snap.Users, snap: snap, ts: ts, stats: stats})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
@@ -50,7 +51,7 @@ func (nn *network) startPubSub() error {
 		pubsub.WithValidateWorkers(runtime.GOMAXPROCS(0)),
 		pubsub.WithMaxMessageSize(maxGossipSize),
 		pubsub.WithRawTracer(nn.tracer),
-		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		pubsub.WithPeerScore(peerScoreParams(func(p peer.ID) float64 { return -nn.penalties.get(p) }), peerScoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(nn.noteScores), time.Second),
 		// pubsub warns at length about internals (a full tag queue); keep
 		// only its errors.
@@ -63,12 +64,13 @@ func (nn *network) startPubSub() error {
 	return nil
 }
 
-// messageID is the event ID, so the same event reached by two paths is one
-// message; undecodable data gets a hash (and is then rejected).
+// messageID is protocol.GossipMessageID of the event: the event ID on a
+// thread topic (the same event reached by two paths is one message), bound
+// to the topic on an inbox. Undecodable data gets a hash (and is then
+// rejected).
 func messageID(m *pb.Message) string {
 	if ev, err := protocol.Decode(m.Data); err == nil {
-		id := ev.ID()
-		return string(id[:])
+		return protocol.GossipMessageID(m.GetTopic(), ev.ID())
 	}
 	h := sha256.Sum256(m.Data)
 	return string(h[:])
@@ -76,15 +78,16 @@ func messageID(m *pb.Message) string {
 
 // peerScoreParams penalise invalid messages heavily and little else: weft
 // topics are often quiet, so delivery-rate penalties would punish honest
-// peers. All test peers share 127.0.0.1, so colocation is not penalised on
-// loopback.
-func peerScoreParams() *pubsub.PeerScoreParams {
+// peers. appScore adds what the node charged a peer outside gossip
+// validation (see trust.go). All test peers share 127.0.0.1, so colocation
+// is not penalised on loopback.
+func peerScoreParams(appScore func(peer.ID) float64) *pubsub.PeerScoreParams {
 	_, loop4, _ := net.ParseCIDR("127.0.0.0/8")
 	_, loop6, _ := net.ParseCIDR("::1/128")
 	return &pubsub.PeerScoreParams{
 		Topics:                      map[string]*pubsub.TopicScoreParams{},
 		TopicScoreCap:               100,
-		AppSpecificScore:            func(peer.ID) float64 { return 0 },
+		AppSpecificScore:            appScore,
 		AppSpecificWeight:           1,
 		IPColocationFactorWeight:    -10,
 		IPColocationFactorThreshold: 8,
@@ -413,12 +416,14 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 			}
 			nn.n.forgetRelease(nn.ctx, ev.ID())
 		}
-		nn.syncAfterGap(from, ev)
+		nn.syncAfterGap(from, ev, false)
 		return pubsub.ValidationIgnore
 	case res.Deferred > 0:
 		// Too early to judge, from a writer (or for a thread) this node
-		// does not know: sync with the sender, which has its past.
-		nn.requestSync(from)
+		// does not know: fetch its past, from the sender and from others
+		// that have the thread, once per peer at a time; if nobody has
+		// it, the sender pays (gapCheck).
+		nn.syncAfterGap(from, ev, true)
 		return pubsub.ValidationIgnore
 	case res.Duplicates > 0:
 		return pubsub.ValidationIgnore
@@ -485,27 +490,32 @@ const heldWait = 100 * time.Millisecond
 // gossip before the node syncs with the peer that sent it.
 const gapGrace = time.Second
 
-// heldRef names a held event.
+// heldRef names an event a gap check is for.
 type heldRef struct {
-	thread protocol.ThreadID
-	id     protocol.EventID
+	thread   protocol.ThreadID
+	id       protocol.EventID
+	deferred bool // not held: from a writer or thread the node did not know
 }
 
-// maxGapRefs bounds the held events a gap check remembers per peer; past
-// it, one of them still held is as good a reason to sync as any.
+// maxGapRefs bounds the events a gap check remembers per peer; past it,
+// one of them still missing is as good a reason to sync as any.
 const maxGapRefs = 64
 
-// syncAfterGap schedules, once per peer at a time, a check after gapGrace:
-// if the event held (or any other held while the check was pending) is
-// still held then, sync with the peer. Under load events often arrive
-// just before their parents; those are released within microseconds and
-// cost no sync.
-func (nn *network) syncAfterGap(from peer.ID, ev *protocol.Event) {
+// gapSyncPeers bounds the peers, besides the sender, that a gap check
+// syncs with.
+const gapSyncPeers = 2
+
+// syncAfterGap schedules, once per peer at a time, a check after gapGrace
+// of the events that peer sent early (held, or deferred: see gapCheck).
+// Under load events often arrive just before their parents; those are
+// released within microseconds and cost no sync. However fast a peer
+// sends such events, it causes at most one check per gapGrace.
+func (nn *network) syncAfterGap(from peer.ID, ev *protocol.Event, deferred bool) {
 	nn.mu.Lock()
 	defer nn.mu.Unlock()
 	refs, pending := nn.gapTimers[from]
 	if len(refs) < maxGapRefs {
-		nn.gapTimers[from] = append(refs, heldRef{ev.ThreadID(), ev.ID()})
+		nn.gapTimers[from] = append(refs, heldRef{ev.ThreadID(), ev.ID(), deferred})
 	}
 	if pending {
 		return
@@ -518,20 +528,84 @@ func (nn *network) syncAfterGap(from peer.ID, ev *protocol.Event) {
 		if nn.ctx.Err() != nil {
 			return
 		}
-		still := false
-		_ = nn.n.do(nn.ctx, false, func(w *work) error {
-			for _, r := range refs {
-				if _, ok := nn.n.held[r.thread][r.id]; ok {
-					still = true
-					break
-				}
-			}
-			return nil
-		})
-		if still {
-			nn.requestSync(from)
-		}
+		nn.gapCheck(from, refs)
 	})
+}
+
+// gapCheck fetches what is still missing of refs: from the sender if it
+// speaks sync, and from up to gapSyncPeers other peers of each thread's
+// topic that do (a plain GossipSub relay forwards events but cannot
+// answer a sync). Deferred events that none of them could supply have no
+// past anywhere: they can never become valid, and the sender is charged
+// for each (an honest peer forwards only events it has accepted, with
+// their past).
+func (nn *network) gapCheck(from peer.ID, refs []heldRef) {
+	missing := nn.stillMissing(refs)
+	if len(missing) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(nn.ctx, time.Minute)
+	defer cancel()
+	peers := []peer.ID{}
+	if nn.speaksSync(from) {
+		peers = append(peers, from)
+	}
+	threads := map[protocol.ThreadID]bool{}
+	for _, r := range missing {
+		threads[r.thread] = true
+	}
+	for t := range threads {
+		n := 0
+		for _, p := range nn.ps.ListPeers(protocol.ThreadTopic(t)) {
+			if n >= gapSyncPeers {
+				break
+			}
+			if p != from && !slices.Contains(peers, p) && nn.speaksSync(p) && !nn.distrusted(p) {
+				peers = append(peers, p)
+				n++
+			}
+		}
+	}
+	synced := 0
+	for _, p := range peers {
+		if _, err := nn.syncWith(ctx, p, false); err == nil {
+			synced++
+		} else if ctx.Err() == nil {
+			nn.log.Debug("gap sync failed", "remote", p, "err", err)
+		}
+	}
+	if synced == 0 {
+		return // nobody answered: no proof either way
+	}
+	unknown := 0
+	for _, r := range nn.stillMissing(missing) {
+		if r.deferred {
+			unknown++
+		}
+	}
+	if unknown > 0 {
+		nn.penalize(from, float64(unknown)*penaltyUnknownPast, fmt.Sprintf("gossip: %d events whose past no peer has", unknown))
+	}
+}
+
+// stillMissing returns the refs that are neither stored nor released.
+func (nn *network) stillMissing(refs []heldRef) []heldRef {
+	var out []heldRef
+	_ = nn.n.do(nn.ctx, false, func(w *work) error {
+		for _, r := range refs {
+			if known, _ := nn.n.store.Has(r.thread, r.id); !known {
+				out = append(out, r)
+			}
+		}
+		return nil
+	})
+	return out
+}
+
+// speaksSync reports whether a peer announced /weft/sync.
+func (nn *network) speaksSync(p peer.ID) bool {
+	ps, err := nn.host.Peerstore().SupportsProtocols(p, protocol.SyncProtocolID)
+	return err == nil && len(ps) > 0
 }
 
 // minLevel drops records below a level.

@@ -8,6 +8,9 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
@@ -30,6 +33,9 @@ type IngestResult struct {
 	// (or of an unknown thread); from anywhere, those past
 	// MaxHeldPerWriter for their writer and thread.
 	Deferred int
+	// Unasked counts events refused because they were not what a sync
+	// asked for (see ingestOptions.filter); they are not judged.
+	Unasked int
 	// Errors holds the rule broken by each rejected event (up to 16).
 	Errors []error
 	all    []error
@@ -50,11 +56,28 @@ func (r *IngestResult) reject(err error) {
 // signatures checked on all cores, one chunk ahead of the node's loop,
 // which stores each chunk in one batch.
 func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
+	return n.ingest(ctx, raw, ingestOptions{})
+}
+
+// ingestOptions say where ingested events come from.
+type ingestOptions struct {
+	// from is the peer that sent them (empty: the Go API).
+	from peer.ID
+	// filter, if set, refuses decoded events (with errUnasked) before
+	// their signatures are checked.
+	filter func(*protocol.Event) error
+}
+
+// errUnasked marks an event a sync did not ask for.
+var errUnasked = errors.New("not asked for")
+
+func (n *Node) ingest(ctx context.Context, raw [][]byte, opt ingestOptions) (IngestResult, error) {
 	const chunkSize = 128
 	type checked struct {
-		good  []*protocol.Event
-		errs  []error
-		known int
+		good    []*protocol.Event
+		errs    []error
+		known   int
+		unasked int
 	}
 	chunks := make(chan checked, 1)
 	stop := make(chan struct{})
@@ -63,11 +86,13 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 		defer close(chunks)
 		for start := 0; start < len(raw); start += chunkSize {
 			part := raw[start:min(start+chunkSize, len(raw))]
-			evs, errs := n.checkAll(part)
+			evs, errs := n.checkAll(part, opt.filter)
 			c := checked{}
 			for i, err := range errs {
 				if errors.Is(err, errKnown) {
 					c.known++
+				} else if errors.Is(err, errUnasked) {
+					c.unasked++
 				} else if err != nil {
 					c.errs = append(c.errs, err)
 				} else {
@@ -89,10 +114,11 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 		}
 		res.all = nil
 		res.Duplicates += c.known
+		res.Unasked += c.unasked
 		if len(c.good) == 0 {
 			continue
 		}
-		part, err := n.ingestChecked(ctx, c.good)
+		part, err := n.ingestChecked(ctx, c.good, opt.from)
 		if err != nil {
 			return res, err
 		}
@@ -114,7 +140,7 @@ func (n *Node) Ingest(ctx context.Context, raw [][]byte) (IngestResult, error) {
 // ingestChecked stores events that passed CheckEvent, in one batch. It is
 // not synced: a foreign event lost in a crash is fetched again from the
 // replicas that have it.
-func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (IngestResult, error) {
+func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event, from peer.ID) (IngestResult, error) {
 	var part IngestResult
 	var lamport uint64
 	for _, ev := range evs {
@@ -122,6 +148,7 @@ func (n *Node) ingestChecked(ctx context.Context, evs []*protocol.Event) (Ingest
 	}
 	err := n.submit(&request{ctx: ctx, write: true, lamport: lamport, done: make(chan struct{}), fn: func(w *work) error {
 		part = IngestResult{}
+		w.from = from
 		for _, ev := range evs {
 			if err := w.ingest(ev, &part); err != nil {
 				return err
@@ -182,7 +209,7 @@ var errKnown = errors.New("already stored")
 
 // checkAll decodes raw events and applies the stateless rules (shape,
 // limits, signature) on all cores.
-func (n *Node) checkAll(raw [][]byte) ([]*protocol.Event, []error) {
+func (n *Node) checkAll(raw [][]byte, filter func(*protocol.Event) error) ([]*protocol.Event, []error) {
 	evs := make([]*protocol.Event, len(raw))
 	errs := make([]error, len(raw))
 	workers := min(runtime.GOMAXPROCS(0), (len(raw)+31)/32)
@@ -193,6 +220,12 @@ func (n *Node) checkAll(raw [][]byte) ([]*protocol.Event, []error) {
 			defer wg.Done()
 			for i := k; i < len(raw); i += workers {
 				ev, err := protocol.Decode(raw[i])
+				if err == nil && filter != nil {
+					if ferr := filter(ev); ferr != nil {
+						evs[i], errs[i] = ev, ferr
+						continue
+					}
+				}
 				if err == nil {
 					// An event already stored needs no signature check
 					// (syncs often bring what gossip already did).
@@ -263,11 +296,6 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 		return err
 	case protocol.IsHold(err):
 		return w.hold(t, ev, res, err)
-	case errors.Is(err, protocol.ErrEquivocation):
-		if rerr := w.tx.RecordEquivocation(t, ev); rerr != nil {
-			return fmt.Errorf("%w: %w", errStorage, rerr)
-		}
-		n.log.Warn("equivocation", "thread", t, "writer", ev.Writer, "seq", ev.Seq, "event", ev.ID())
 	}
 	res.reject(err)
 	return nil
@@ -275,12 +303,20 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 
 func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, why error) error {
 	n := w.n
-	if (w.gossip && !knownWriter(n.threads[t], ev.Writer)) || n.heldBy[heldKey{t, ev.Writer}] >= MaxHeldPerWriter {
+	// Holding is a favour to events that are early, never a place anyone
+	// can fill: events from the network of a thread the node does not
+	// have (sync brings a thread from its creation), gossip from writers the thread does not
+	// know, and anything past the bounds per writer, thread, peer and in
+	// all are left to sync, which brings them again with their past if
+	// they are valid. They are not rejected: an honest peer may forward
+	// an event just before its parent, and must not be penalised for it.
+	if (n.threads[t] == nil && (w.gossip || w.from != "")) ||
+		(w.gossip && !knownWriter(n.threads[t], ev.Writer)) ||
+		n.heldBy[heldKey{t, ev.Writer}] >= MaxHeldPerWriter ||
+		len(n.held[t]) >= MaxHeldPerThread ||
+		(w.from != "" && n.heldFrom[w.from] >= MaxHeldPerPeer) ||
+		n.heldCount >= MaxHeld {
 		res.Deferred++
-		return nil
-	}
-	if n.heldCount >= MaxHeld {
-		res.reject(fmt.Errorf("%w (and the hold queue is full)", why))
 		return nil
 	}
 	if n.held[t] == nil {
@@ -296,7 +332,7 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 	if err := w.tx.Hold(t, ev); err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
-	n.addHeld(t, ev)
+	n.addHeld(t, ev, w.from)
 	n.noteWants(t, ev, func(p protocol.EventID) bool {
 		known, _ := w.tx.Has(t, p)
 		return known
@@ -305,9 +341,16 @@ func (w *work) hold(t protocol.ThreadID, ev *protocol.Event, res *IngestResult, 
 	return nil
 }
 
-// MaxHeldPerWriter bounds the events of one writer in one thread that a
-// node holds; past it, the writer's early events are left to sync.
-const MaxHeldPerWriter = 1024
+// Bounds on held events: of one writer in one thread, of one thread, and
+// from one peer. Past them, early events are left to sync. A held event
+// whose parents have not come after HeldTTL is dropped (sync brings it
+// again if it is valid).
+const (
+	MaxHeldPerWriter = 1024
+	MaxHeldPerThread = 4096
+	MaxHeldPerPeer   = 4096
+	HeldTTL          = 10 * time.Minute
+)
 
 type heldKey struct {
 	thread protocol.ThreadID
@@ -315,13 +358,24 @@ type heldKey struct {
 }
 
 // addHeld and dropHeld keep the held events and their counts in step.
-func (n *Node) addHeld(t protocol.ThreadID, ev *protocol.Event) {
+func (n *Node) addHeld(t protocol.ThreadID, ev *protocol.Event, from peer.ID) {
 	if n.held[t] == nil {
 		n.held[t] = map[protocol.EventID]*protocol.Event{}
 	}
-	n.held[t][ev.ID()] = ev
+	id := ev.ID()
+	n.held[t][id] = ev
 	n.heldCount++
 	n.heldBy[heldKey{t, ev.Writer}]++
+	n.heldInfo[id] = heldInfo{from: from, at: n.cfg.Now()}
+	if from != "" {
+		n.heldFrom[from]++
+	}
+}
+
+// heldInfo is where a held event came from, and when.
+type heldInfo struct {
+	from peer.ID
+	at   time.Time
 }
 
 func (n *Node) dropHeld(t protocol.ThreadID, id protocol.EventID) bool {
@@ -335,7 +389,38 @@ func (n *Node) dropHeld(t protocol.ThreadID, id protocol.EventID) bool {
 	if n.heldBy[k]--; n.heldBy[k] <= 0 {
 		delete(n.heldBy, k)
 	}
+	if info, ok := n.heldInfo[id]; ok {
+		delete(n.heldInfo, id)
+		if info.from != "" {
+			if n.heldFrom[info.from]--; n.heldFrom[info.from] <= 0 {
+				delete(n.heldFrom, info.from)
+			}
+		}
+	}
 	return true
+}
+
+// expireHeld drops held events older than HeldTTL.
+func (n *Node) expireHeld(ctx context.Context) error {
+	return n.do(ctx, true, func(w *work) error {
+		cutoff := n.cfg.Now().Add(-HeldTTL)
+		for t, evs := range n.held {
+			for id := range evs {
+				if info, ok := n.heldInfo[id]; ok && info.at.After(cutoff) {
+					continue
+				}
+				n.dropHeld(t, id)
+				if err := w.tx.Unhold(t, id); err != nil {
+					return fmt.Errorf("%w: %w", errStorage, err)
+				}
+			}
+			if len(n.held[t]) == 0 {
+				delete(n.held, t)
+				delete(n.heldWaiters, t)
+			}
+		}
+		return nil
+	})
 }
 
 // dropThreadHeld forgets every held event of a thread (the store dropped
@@ -436,4 +521,28 @@ func (w *work) release(ts *protocol.ThreadState, res *IngestResult, trigger prot
 		delete(n.heldWaiters, t)
 	}
 	return nil
+}
+
+// purgeThread forgets a thread entirely (store, state, held events, keys):
+// one that came by sync and turned out to concern no local user. It
+// reports whether there was anything to drop.
+func (n *Node) purgeThread(ctx context.Context, t protocol.ThreadID) (bool, error) {
+	dropped := false
+	err := n.do(ctx, true, func(w *work) error {
+		if _, ok := n.threads[t]; !ok && len(n.held[t]) == 0 {
+			return nil
+		}
+		if err := w.tx.PurgeThread(t); err != nil {
+			return fmt.Errorf("%w: %w", errStorage, err)
+		}
+		delete(n.threads, t)
+		n.dropThreadHeld(t)
+		for _, byThread := range n.keys {
+			delete(byThread, t)
+		}
+		w.controls = true
+		dropped = true
+		return nil
+	})
+	return dropped, err
 }

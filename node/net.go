@@ -79,6 +79,7 @@ type network struct {
 	pubWake      chan struct{}
 	syncWake     chan syncReq
 	refresh      chan struct{}
+	penalties    *penalties
 }
 
 // startNetwork brings up the host and everything on it.
@@ -109,7 +110,7 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
 		topics: map[string]*joined{}, scores: map[peer.ID]float64{}, known: map[peer.ID][]ma.Multiaddr{},
 		syncing: map[peer.ID]syncState{}, syncFailures: map[peer.ID]int{}, gapTimers: map[peer.ID][]heldRef{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
-		refresh: make(chan struct{}, 1),
+		refresh: make(chan struct{}, 1), penalties: newPenalties(time.Now),
 	}
 	if err := nn.startPubSub(); err != nil {
 		h.Close()

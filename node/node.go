@@ -39,6 +39,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
 	"github.com/weftnet/weft/storage"
@@ -87,6 +89,8 @@ type Node struct {
 	heldWaiters map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID
 	heldCount   int
 	heldBy      map[heldKey]int // held events by thread and writer
+	heldFrom    map[peer.ID]int // held events by the peer they came from
+	heldInfo    map[protocol.EventID]heldInfo
 	// releaseWatch tells a gossip validator waiting on a held event that
 	// it was released and committed (see network.judge).
 	releaseWatch map[protocol.EventID]chan struct{}
@@ -155,6 +159,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	go n.loop()
+	go n.expireHeldLoop()
 	if cfg.Network != nil {
 		if err := n.startNetwork(*cfg.Network); err != nil {
 			n.Close()
@@ -162,6 +167,22 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	return n, nil
+}
+
+// expireHeldLoop drops stale held events now and then.
+func (n *Node) expireHeldLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-t.C:
+			if err := n.expireHeld(context.Background()); err != nil && !errors.Is(err, ErrClosed) {
+				n.log.Warn("expiring held events", "err", err)
+			}
+		}
+	}
 }
 
 func (n *Node) loadThreads() error {
@@ -185,10 +206,12 @@ func (n *Node) loadThreads() error {
 	n.heldWaiters = map[protocol.ThreadID]map[protocol.EventID][]protocol.EventID{}
 	n.heldCount = 0
 	n.heldBy = map[heldKey]int{}
+	n.heldFrom = map[peer.ID]int{}
+	n.heldInfo = map[protocol.EventID]heldInfo{}
 	n.releaseWatch = map[protocol.EventID]chan struct{}{}
 	for t, evs := range held {
 		for _, ev := range evs {
-			n.addHeld(t, ev)
+			n.addHeld(t, ev, "") // held since this start, for HeldTTL
 			n.noteWants(t, ev, func(p protocol.EventID) bool {
 				known, _ := n.store.Has(t, p)
 				return known
@@ -292,6 +315,8 @@ type work struct {
 	news      bool               // a local control event: peers should pull from us
 	released  []protocol.EventID // held events accepted (see releaseWatch)
 	gossip    bool               // ingesting from gossip: hold only known writers' events
+	forkFrom  []forkAt           // equivocations found: recompute the visible state from there
+	from      peer.ID            // the peer foreign events came from (empty: the Go API)
 }
 
 // do runs fn on the loop and waits for it (and, for writes, the commit,

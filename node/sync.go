@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	p2pnet "github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
 	"github.com/weftnet/weft/storage"
 )
@@ -41,6 +43,9 @@ type SyncResult struct {
 	Threads  int // threads the peer had something for
 	Events   int // events received
 	Accepted int
+	// FollowUp: events arrived and some still wait for parents the peer
+	// may have (asked for by ID next time).
+	FollowUp bool
 }
 
 // SyncWith reconciles with a connected peer now and waits for it.
@@ -123,7 +128,16 @@ func (nn *network) syncScheduler() {
 					delete(nn.syncFailures, p)
 					nn.mu.Unlock()
 					if res.Events > 0 {
-						nn.log.Info("synced", "remote", p, "threads", res.Threads, "events", res.Events, "accepted", res.Accepted)
+						nn.log.Debug("synced", "remote", p, "threads", res.Threads, "events", res.Events, "accepted", res.Accepted)
+					}
+					if res.FollowUp {
+						// Events asked for by ID came with part of their
+						// past: ask for the rest, while it makes progress.
+						nn.mu.Lock()
+						st := nn.syncing[p]
+						st.again = true
+						nn.syncing[p] = st
+						nn.mu.Unlock()
 					}
 				}
 				nn.mu.Lock()
@@ -182,15 +196,58 @@ func (nn *network) localThreads(ctx context.Context) ([]protocol.LocalThread, er
 	var out []protocol.LocalThread
 	err := nn.n.do(ctx, false, func(w *work) error {
 		for id, ts := range nn.n.threads {
-			out = append(out, protocol.LocalThread{ID: id, VV: ts.VersionVector(), Members: append(ts.Current.Users[:0:0], ts.Current.Users...)})
+			heads := make([]protocol.EventID, len(ts.Heads))
+			for i, h := range ts.Heads {
+				heads[i] = h.ID
+			}
+			out = append(out, protocol.LocalThread{ID: id, VV: ts.VersionVector(), Heads: heads, Members: append(ts.Current.Users[:0:0], ts.Current.Users...)})
 		}
 		return nil
 	})
 	return out, err
 }
 
+// Bounds on what one sync may make the initiator take on trust: threads
+// it did not have are stored only if one of its users (or the users it
+// serves) turns out to be a member, and it takes at most this many of
+// them, and this many bytes of their events, before that is shown.
+const (
+	maxProbationThreads = 64
+	maxProbationBytes   = 64 << 20
+)
+
+// errDistrusted is returned for a sync with a peer charged past
+// refuseSyncPenalty.
+var errDistrusted = errors.New("peer is distrusted for misbehaving; not syncing with it")
+
+// asked is what the initiator requested of one thread: only events it
+// covers are taken from the peer's batches.
+type asked struct {
+	ranges []protocol.SeqRange
+	byID   bool // IDs were asked for: their ancestors may come too
+	// probation: the thread was not held before this sync; it is kept only
+	// if one of the node's interests is a member (see relevant).
+	probation bool
+}
+
+// covers reports whether ev is something the request asked for.
+func (a *asked) covers(ev *protocol.Event) bool {
+	if a.byID {
+		return true
+	}
+	for _, r := range a.ranges {
+		if r.Writer == ev.Writer && ev.Seq >= r.From && ev.Seq <= r.To {
+			return true
+		}
+	}
+	return false
+}
+
 func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResult, error) {
 	var res SyncResult
+	if nn.distrusted(p) {
+		return res, errDistrusted
+	}
 	s, err := nn.host.NewStream(ctx, p, protocol.SyncProtocolID)
 	if err != nil {
 		return res, fmt.Errorf("opening sync stream: %w", err)
@@ -203,19 +260,21 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 	if err != nil {
 		return res, err
 	}
-	mine := make(map[protocol.ThreadID]protocol.VersionVector, len(local))
-	for _, lt := range local {
-		mine[lt.ID] = lt.VV
+	mine := make(map[protocol.ThreadID]*protocol.LocalThread, len(local))
+	digests := make(map[protocol.ThreadID][32]byte, len(local))
+	for i := range local {
+		mine[local[i].ID] = &local[i]
+		digests[local[i].ID] = local[i].Digest()
 	}
 	s.SetDeadline(time.Now().Add(syncIdle))
-	hello := protocol.NewHello(nn.interests(), mine)
+	hello := protocol.NewHello(nn.interests(), digests)
 	hello.Reciprocate = news
 	if err := protocol.WriteSyncMsg(s, hello); err != nil {
 		return res, err
 	}
 	msg, err := protocol.ReadSyncMsg(br, 0)
 	if err != nil {
-		return res, err
+		return res, nn.syncReadErr(p, err)
 	}
 	var vecs *protocol.Vectors
 	switch m := msg.(type) {
@@ -227,26 +286,33 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 		}
 		return res, m
 	default:
+		nn.penalize(p, penaltyBadSync, fmt.Sprintf("sync: %T instead of Vectors", msg))
 		return res, fmt.Errorf("%w: %T instead of Vectors", protocol.ErrSyncUnexpected, msg)
 	}
-	for _, tv := range vecs.Threads {
-		missing := mine[tv.Thread].Missing(tv.VV)
-		if len(missing) == 0 {
-			continue
-		}
+	requests, err := nn.plan(ctx, vecs, mine)
+	if err != nil {
+		return res, err
+	}
+	for t, r := range requests {
 		res.Threads++
-		if err := protocol.WriteSyncMsg(s, &protocol.Request{Thread: tv.Thread, Ranges: missing}); err != nil {
+		if err := protocol.WriteSyncMsg(s, r.req); err != nil {
 			return res, err
 		}
+		_ = t
 	}
 	if err := protocol.WriteSyncMsg(s, &protocol.Done{}); err != nil {
 		return res, err
 	}
+	tr := transfer{nn: nn, p: p, asked: map[protocol.ThreadID]*asked{}}
+	for t, r := range requests {
+		tr.asked[t] = r.asked
+	}
+	defer tr.settle(ctx)
 	for {
 		s.SetDeadline(time.Now().Add(syncIdle))
 		msg, err := protocol.ReadSyncMsg(br, 0)
 		if err != nil {
-			return res, err
+			return res, nn.syncReadErr(p, err)
 		}
 		switch m := msg.(type) {
 		case *protocol.Batch:
@@ -257,23 +323,197 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 			// A failed credit write still lets this batch be stored: the
 			// events are here and valid whatever the stream does next.
 			werr := protocol.WriteSyncMsg(s, &protocol.Credit{N: 1})
-			ir, err := nn.n.Ingest(ctx, m.Events)
+			accepted, err := tr.take(ctx, m)
+			res.Accepted += accepted
 			if err != nil {
 				return res, err
 			}
-			res.Accepted += ir.Accepted
 			if werr != nil {
 				return res, werr
 			}
 		case *protocol.Done:
 			nn.n.counters.lastSync.Store(time.Now().UnixNano())
+			res.FollowUp = res.Accepted > 0 && tr.stillWanting(ctx)
 			return res, nil
 		case *protocol.SyncError:
 			return res, m
 		default:
+			nn.penalize(p, penaltyBadSync, fmt.Sprintf("sync: %T during transfer", msg))
 			return res, fmt.Errorf("%w: %T during transfer", protocol.ErrSyncUnexpected, msg)
 		}
 	}
+}
+
+// syncReadErr charges a peer for a message that does not decode (not for
+// a stream that merely ends or stalls).
+func (nn *network) syncReadErr(p peer.ID, err error) error {
+	if errors.Is(err, protocol.ErrSyncMalformed) || errors.Is(err, protocol.ErrSyncTooLarge) {
+		nn.penalize(p, penaltyBadSync, "sync: "+err.Error())
+	}
+	return err
+}
+
+type plannedRequest struct {
+	req   *protocol.Request
+	asked *asked
+}
+
+// plan decides what to ask of each thread the peer offered: for a thread
+// the node holds, the ranges its vector lacks, the peer's heads it lacks
+// and the missing parents of its held events; for a thread it does not
+// hold, everything, on probation, and only up to maxProbationThreads.
+func (nn *network) plan(ctx context.Context, vecs *protocol.Vectors, mine map[protocol.ThreadID]*protocol.LocalThread) (map[protocol.ThreadID]plannedRequest, error) {
+	out := map[protocol.ThreadID]plannedRequest{}
+	probation := 0
+	err := nn.n.do(ctx, false, func(w *work) error {
+		for _, tv := range vecs.Threads {
+			lt, known := mine[tv.Thread]
+			var have protocol.VersionVector
+			if known {
+				have = lt.VV
+			} else {
+				if probation >= maxProbationThreads {
+					continue
+				}
+			}
+			r := &protocol.Request{Thread: tv.Thread, Ranges: have.Missing(tv.VV)}
+			if known {
+				ids := map[protocol.EventID]bool{}
+				for _, h := range tv.Heads {
+					if ok, _ := nn.n.store.Has(tv.Thread, h); !ok {
+						ids[h] = true
+					}
+				}
+				for parent := range nn.n.heldWaiters[tv.Thread] {
+					if len(ids) >= protocol.MaxSyncIDs {
+						break
+					}
+					ids[parent] = true
+				}
+				for id := range ids {
+					r.IDs = append(r.IDs, id)
+				}
+				slices.SortFunc(r.IDs, func(a, b protocol.EventID) int { return a.Compare(b) })
+				if len(r.IDs) > protocol.MaxSyncIDs {
+					r.IDs = r.IDs[:protocol.MaxSyncIDs]
+				}
+			}
+			if len(r.Ranges) == 0 && len(r.IDs) == 0 {
+				continue
+			}
+			if !known {
+				probation++
+			}
+			out[tv.Thread] = plannedRequest{req: r, asked: &asked{ranges: r.Ranges, byID: len(r.IDs) > 0, probation: !known}}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// transfer is the initiator's side of the batches of one sync.
+type transfer struct {
+	nn             *network
+	p              peer.ID
+	asked          map[protocol.ThreadID]*asked
+	probationBytes int
+}
+
+// take checks a batch against what was asked and ingests it. A batch for
+// a thread not asked for, or with events outside what was asked, is
+// refused whole and the peer charged: an honest peer sends exactly what
+// it is asked.
+func (tr *transfer) take(ctx context.Context, b *protocol.Batch) (int, error) {
+	nn := tr.nn
+	a := tr.asked[b.Thread]
+	if a == nil {
+		nn.penalize(tr.p, penaltyUnasked, "sync: a batch for a thread not asked for")
+		return 0, fmt.Errorf("%w: a batch for thread %s, not asked for", protocol.ErrSyncUnexpected, b.Thread)
+	}
+	if a.probation {
+		for _, ev := range b.Events {
+			tr.probationBytes += len(ev)
+		}
+		if tr.probationBytes > maxProbationBytes {
+			nn.penalize(tr.p, penaltyIrrelevant, "sync: too much of threads none of our users is in")
+			return 0, fmt.Errorf("%w: more than %d bytes of threads not shown to concern this node", protocol.ErrSyncUnexpected, maxProbationBytes)
+		}
+	}
+	ir, err := nn.n.ingest(ctx, b.Events, ingestOptions{from: tr.p, filter: func(ev *protocol.Event) error {
+		if ev.ThreadID() != b.Thread || !a.covers(ev) {
+			return errUnasked
+		}
+		return nil
+	}})
+	if err != nil {
+		return ir.Accepted, err
+	}
+	if ir.Unasked > 0 {
+		nn.penalize(tr.p, penaltyUnasked, fmt.Sprintf("sync: %d events not asked for", ir.Unasked))
+		return ir.Accepted, fmt.Errorf("%w: %d events not asked for", protocol.ErrSyncUnexpected, ir.Unasked)
+	}
+	if a.probation {
+		rel, err := nn.relevant(ctx, b.Thread)
+		if err != nil {
+			return ir.Accepted, err
+		}
+		if rel {
+			a.probation = false
+		}
+	}
+	return ir.Accepted, nil
+}
+
+// settle drops what remains on probation when the sync ends: threads that
+// came by this sync and that none of the node's interests is in.
+func (tr *transfer) settle(ctx context.Context) {
+	for t, a := range tr.asked {
+		if !a.probation {
+			continue
+		}
+		rel, err := tr.nn.relevant(ctx, t)
+		if err != nil || rel {
+			continue
+		}
+		dropped, err := tr.nn.n.purgeThread(ctx, t)
+		if err != nil {
+			tr.nn.log.Warn("dropping a thread that concerns no local user", "thread", t, "err", err)
+			continue
+		}
+		if dropped {
+			tr.nn.penalize(tr.p, penaltyIrrelevant, "sync: a thread none of our users is in")
+		}
+	}
+}
+
+// stillWanting reports whether a thread of this sync still has held
+// events waiting for parents: another round may bring them, since an
+// event asked for by ID comes with only part of its past.
+func (tr *transfer) stillWanting(ctx context.Context) bool {
+	want := false
+	_ = tr.nn.n.do(ctx, false, func(w *work) error {
+		for t := range tr.asked {
+			if len(tr.nn.n.heldWaiters[t]) > 0 {
+				want = true
+			}
+		}
+		return nil
+	})
+	return want
+}
+
+// relevant reports whether the node replicates thread t: one of its local
+// users, or of the users it serves, is a member.
+func (nn *network) relevant(ctx context.Context, t protocol.ThreadID) (bool, error) {
+	users := nn.interests()
+	rel := false
+	err := nn.n.do(ctx, false, func(w *work) error {
+		if ts := nn.n.threads[t]; ts != nil {
+			rel = slices.ContainsFunc(users, ts.Current.IsUser)
+		}
+		return nil
+	})
+	return rel, err
 }
 
 // handleSync answers a peer's sync.
@@ -288,7 +528,77 @@ func (nn *network) handleSync(s p2pnet.Stream) {
 	}
 }
 
+// maxByIDWalk bounds the events one Request's IDs bring.
+const maxByIDWalk = 1024
+
+// eventsByID answers the IDs of a request: each event asked for and those
+// of its ancestors that the requester's ranges show it lacks, walking the
+// writer's own chain of an event asked for whatever the ranges say (a
+// version of a sequence number the requester already has is what IDs are
+// for), in linear order (a causal order). Unknown IDs are skipped.
+func (nn *network) eventsByID(ctx context.Context, r *protocol.Request) ([][]byte, error) {
+	lacksFrom := map[crypto.UserID]uint64{} // writer -> first sequence number the requester lacks
+	for _, rg := range r.Ranges {
+		lacksFrom[rg.Writer] = rg.From
+	}
+	var ts *protocol.ThreadState
+	_ = nn.n.do(ctx, false, func(w *work) error { ts = nn.n.threads[r.Thread]; return nil })
+	if ts == nil {
+		return nil, nil
+	}
+	asked := map[protocol.EventID]bool{}
+	chains := map[crypto.UserID]bool{}
+	type found struct {
+		o   protocol.Order
+		enc []byte
+	}
+	var out []found
+	seen := map[protocol.EventID]bool{}
+	queue := slices.Clone(r.IDs)
+	for _, id := range r.IDs {
+		asked[id] = true
+	}
+	for len(queue) > 0 && len(out) < maxByIDWalk {
+		id := queue[0]
+		queue = queue[1:]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		m, err := nn.n.store.Meta(r.Thread, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if asked[id] {
+			chains[m.Writer] = true
+		} else if !chains[m.Writer] && !ts.IsForked(m.Writer, m.Seq) {
+			if from, ok := lacksFrom[m.Writer]; !ok || m.Seq < from {
+				continue // the requester has it (and its past)
+			}
+		}
+		ev, err := nn.n.store.Event(r.Thread, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found{o: m.Order(), enc: ev.Encode(nil)})
+		queue = append(queue, ev.Parents...)
+	}
+	slices.SortFunc(out, func(a, b found) int { return a.o.Compare(b.o) })
+	encs := make([][]byte, len(out))
+	for i := range out {
+		encs[i] = out[i].enc
+	}
+	return encs, nil
+}
+
 func (nn *network) serveSync(ctx context.Context, s p2pnet.Stream) error {
+	if p := s.Conn().RemotePeer(); nn.distrusted(p) {
+		_ = protocol.WriteSyncMsg(s, &protocol.SyncError{Code: protocol.SyncErrBusy, Message: "not syncing with a misbehaving peer"})
+		return errDistrusted
+	}
 	br := bufio.NewReader(s)
 	s.SetDeadline(time.Now().Add(syncIdle))
 	msg, err := protocol.ReadSyncMsg(br, 0)
@@ -370,6 +680,23 @@ func (nn *network) serveSync(ctx context.Context, s p2pnet.Stream) error {
 		})
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
+		}
+		if len(r.IDs) > 0 {
+			evs, err := nn.eventsByID(ctx, r)
+			if err != nil {
+				return err
+			}
+			for _, enc := range evs {
+				if len(b.Events) >= syncBatchEvents || (size+len(enc) > syncBatchBytes && len(b.Events) > 0) {
+					if err := send(b); err != nil {
+						return err
+					}
+					b = &protocol.Batch{Thread: r.Thread}
+					size = 0
+				}
+				b.Events = append(b.Events, enc)
+				size += len(enc)
+			}
 		}
 		b.Last = true
 		if err := send(b); err != nil {

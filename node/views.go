@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strconv"
@@ -38,6 +39,10 @@ func (n *Node) threadView(user crypto.UserID, ts *protocol.ThreadState, snap *pr
 		MessagesCount:        stats.Messages,
 		Policy:               snap.Policy,
 	}
+	for w, seq := range snap.Forks {
+		th.Equivocations = append(th.Equivocations, Equivocation{Writer: w, Seq: seq})
+	}
+	slices.SortFunc(th.Equivocations, func(a, b Equivocation) int { return bytes.Compare(a.Writer[:], b.Writer[:]) })
 	if snap.Deleted {
 		th.StatusCode, th.Status = StatusDeleted, "thread deleted"
 		return th

@@ -71,9 +71,9 @@ type ThreadChange struct {
 // new members) and, if the policy shares history, the earlier keys to give
 // new members. It returns the new key if the update starts an epoch.
 func NewUpdate(ts *ThreadState, id *crypto.Identity, ch ThreadChange, ring KeyRing, now int64) (*Event, *crypto.ThreadKey, error) {
-	snap := &ts.Current
 	ev := &Event{Kind: KindThreadUpdate, Time: now}
-	ts.NextHeader(ev, id.UserID())
+	at := ts.NextHeader(ev, id.UserID())
+	snap := &at
 	c := &ev.Control
 	// Adding a manager makes them a member; only real changes are written.
 	c.AddUsers = SortUsers(slices.DeleteFunc(append(slices.Clone(ch.AddUsers), ch.AddManagers...), snap.IsUser))
@@ -158,8 +158,8 @@ func NewDelete(ts *ThreadState, id *crypto.Identity, now int64) (*Event, error) 
 // key, which ring must hold.
 func NewPost(ts *ThreadState, id *crypto.Identity, ring KeyRing, publicMeta, privateMeta, data []byte, now int64) (*Event, error) {
 	ev := &Event{Kind: KindMessagePost, Time: now}
-	ts.NextHeader(ev, id.UserID())
-	return ev, sealAndSign(ev, ts, id, ring, publicMeta, privateMeta, data)
+	at := ts.NextHeader(ev, id.UserID())
+	return ev, sealAndSign(ev, &at, id, ring, publicMeta, privateMeta, data)
 }
 
 // NewMessageUpdate builds and signs a MessageUpdate that replaces the
@@ -167,8 +167,8 @@ func NewPost(ts *ThreadState, id *crypto.Identity, ring KeyRing, publicMeta, pri
 func NewMessageUpdate(ts *ThreadState, id *crypto.Identity, ring KeyRing, target EventMeta, publicMeta, privateMeta, data []byte, now int64) (*Event, error) {
 	ev := &Event{Kind: KindMessageUpdate, Time: now}
 	ev.Control.Target = target.ID
-	ts.NextHeader(ev, id.UserID(), target)
-	return ev, sealAndSign(ev, ts, id, ring, publicMeta, privateMeta, data)
+	at := ts.NextHeader(ev, id.UserID(), target)
+	return ev, sealAndSign(ev, &at, id, ring, publicMeta, privateMeta, data)
 }
 
 // NewMessageDelete builds and signs a MessageDelete of target.
@@ -179,10 +179,10 @@ func NewMessageDelete(ts *ThreadState, id *crypto.Identity, target EventMeta, no
 	return ev, ev.Sign(id)
 }
 
-func sealAndSign(ev *Event, ts *ThreadState, id *crypto.Identity, ring KeyRing, publicMeta, privateMeta, data []byte) error {
-	key, ok := ring[ts.Current.KeyRef]
+func sealAndSign(ev *Event, at *Snapshot, id *crypto.Identity, ring KeyRing, publicMeta, privateMeta, data []byte) error {
+	key, ok := ring[at.KeyRef]
 	if !ok {
-		return fmt.Errorf("%w: the current thread key (epoch %d) is not available", ErrUnknownEpoch, ts.Current.Epoch)
+		return fmt.Errorf("%w: the current thread key (epoch %d) is not available", ErrUnknownEpoch, at.Epoch)
 	}
 	ev.Content = &Content{PublicMeta: publicMeta}
 	var err error

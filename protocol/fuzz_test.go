@@ -89,7 +89,7 @@ func FuzzDecodeVersionVector(f *testing.F) {
 	_, ts, metas := vectorSeeds(f)
 	f.Add(ts.VersionVector().AppendBinary(nil))
 	for _, m := range metas {
-		f.Add(m.Control.AppendBinary(nil))
+		f.Add(protocol.VersionVector{m.Writer: m.Seq}.AppendBinary(nil))
 	}
 	f.Add(protocol.VersionVector{}.AppendBinary(nil))
 	f.Add(vv(1, 1, 2, 300, 3, 1<<40).AppendBinary(nil))

@@ -40,7 +40,7 @@ func NewMessageState(post *EventMeta, at *Snapshot) MessageState {
 	o := post.Order()
 	return MessageState{
 		ID: post.ID, Author: post.Writer, Created: post.Time, Order: o,
-		Void:    at.allowed(KindMessagePost, post.Writer, true) != nil,
+		Void:    at.allowed(KindMessagePost, post.Writer, true) != nil || at.Forked(post.Writer, post.Seq),
 		Content: post.ID, ContentOrder: o,
 	}
 }
@@ -52,7 +52,7 @@ func (m *MessageState) Apply(ev *EventMeta, at *Snapshot) bool {
 	if m.Void || m.Deleted || ev.Target != m.ID {
 		return false
 	}
-	if at.allowed(ev.Kind, ev.Writer, ev.Writer == m.Author) != nil {
+	if at.allowed(ev.Kind, ev.Writer, ev.Writer == m.Author) != nil || at.Forked(ev.Writer, ev.Seq) {
 		return false
 	}
 	o := ev.Order()

@@ -24,15 +24,25 @@ type EventMeta struct {
 	// Target is the message a MessageUpdate or MessageDelete acts on; for a
 	// MessagePost it is the post itself.
 	Target EventID
-	// Control maps each writer of control events in this event's causal
-	// past (itself included) to the highest sequence number of such an event.
-	Control VersionVector
+	// Control lists the latest control events in this event's causal past,
+	// the event itself not included: the maximal ones, sorted by ID. The
+	// control events an event was judged against are exactly these and
+	// their control ancestors (ThreadState.snapshotFor), which stays exact
+	// when a writer signs two events with one sequence number.
+	Control []EventID
+	// LegacyControl is what metadata of version 1 kept instead of Control:
+	// each writer of control events in the causal past (the event itself
+	// included) and the highest sequence number of such an event. It is
+	// exact for the stores it comes from, which held no equivocations.
+	LegacyControl VersionVector
 }
 
 // Order returns the event's position in the linear order.
 func (m *EventMeta) Order() Order { return Order{Lamport: m.Lamport, ID: m.ID} }
 
-const metaVersion = 1
+// metaVersion 2 keeps control heads; version 1 (a version vector of
+// control writers) is still read.
+const metaVersion = 2
 
 // AppendBinary appends m's storage encoding.
 func (m *EventMeta) AppendBinary(dst []byte) []byte {
@@ -45,12 +55,12 @@ func (m *EventMeta) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(m.Epoch))
 	dst = append(dst, m.KeyRef[:]...)
 	dst = append(dst, m.Target[:]...)
-	return m.Control.AppendBinary(dst)
+	return appendIDs(dst, m.Control)
 }
 
 // DecodeEventMeta parses AppendBinary's output.
 func DecodeEventMeta(b []byte) (*EventMeta, error) {
-	if len(b) == 0 || b[0] != metaVersion {
+	if len(b) == 0 || (b[0] != metaVersion && b[0] != 1) {
 		return nil, fmt.Errorf("%w: event meta version", ErrUnknownVersion)
 	}
 	r := reader{b: b, off: 1}
@@ -68,11 +78,20 @@ func DecodeEventMeta(b []byte) (*EventMeta, error) {
 	m.Epoch = uint32(ep)
 	r.fixed(m.KeyRef[:])
 	r.fixed(m.Target[:])
-	cv, err := r.versionVector()
-	if err != nil {
-		return nil, err
+	if b[0] == 1 {
+		cv, err := r.versionVector()
+		if err != nil {
+			return nil, err
+		}
+		m.LegacyControl = cv
+	} else {
+		m.Control = decodeIDs(&r)
+		if r.err == nil {
+			if why := checkIDs(m.Control, 1<<20); why != "" {
+				r.fail("control heads " + why)
+			}
+		}
 	}
-	m.Control = cv
 	if r.err == nil && r.off != len(b) {
 		r.fail("trailing bytes")
 	}

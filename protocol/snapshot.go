@@ -29,6 +29,18 @@ type Snapshot struct {
 	CreateTime     int64
 	LastModifier   crypto.UserID
 	LastModifyTime int64
+
+	// Forks are the thread's equivocating writers and the sequence number
+	// from which their events are void (ThreadState.RecordFork). Shared:
+	// never modified in place.
+	Forks map[crypto.UserID]uint64
+}
+
+// Forked reports whether an event of writer with sequence number seq is
+// void because the writer equivocated at or before it.
+func (s *Snapshot) Forked(writer crypto.UserID, seq uint64) bool {
+	f, ok := s.Forks[writer]
+	return ok && seq >= f
 }
 
 // KeyIntro names a key introduced by an event.

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/weftnet/weft/crypto"
@@ -72,7 +73,12 @@ type ThreadState struct {
 	Controls []ControlEntry
 	// Current is the fold of all control events: the thread as shown.
 	Current Snapshot
+	// Forks maps each writer caught signing two events with one sequence
+	// number to the lowest such number: its events from there on are void
+	// (see RecordFork).
+	Forks map[crypto.UserID]uint64
 
+	byID      map[EventID]ControlEntry // Controls by ID
 	cacheKey  string
 	cacheSnap Snapshot
 }
@@ -104,9 +110,9 @@ func NewThreadState(ev *Event) (*ThreadState, EventMeta, error) {
 	id := ev.ID()
 	meta := EventMeta{
 		ID: id, Kind: ev.Kind, Writer: ev.Writer, Seq: 1, Lamport: 1, Time: ev.Time,
-		KeyRef: id, Control: VersionVector{ev.Writer: 1},
+		KeyRef: id,
 	}
-	ts := &ThreadState{ID: ThreadID(id), Genesis: ev, Tips: map[crypto.UserID]Tip{}}
+	ts := &ThreadState{ID: ThreadID(id), Genesis: ev, Tips: map[crypto.UserID]Tip{}, byID: map[EventID]ControlEntry{}}
 	ts.Apply(ev, meta)
 	return ts, meta, nil
 }
@@ -145,45 +151,50 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 	if ev.Thread != ts.ID {
 		return EventMeta{}, fmt.Errorf("%w: event of thread %s offered to %s", ErrWrongThread, ev.Thread, ts.ID)
 	}
-	tip := ts.Tips[ev.Writer]
-	switch {
-	case ev.Seq <= tip.Seq:
-		return EventMeta{}, fmt.Errorf("%w: %s already wrote sequence number %d", ErrEquivocation, ev.Writer, ev.Seq)
-	case ev.Seq > tip.Seq+1:
-		return EventMeta{}, fmt.Errorf("%w: %s's sequence number %d follows %d", ErrSeqGap, ev.Writer, ev.Seq, tip.Seq)
-	}
 	if len(ev.Parents) == 0 {
 		return EventMeta{}, fmt.Errorf("%w: no parents", ErrBadParents)
 	}
 	if len(parents) != len(ev.Parents) {
 		return EventMeta{}, fmt.Errorf("%w: %d of %d", ErrMissingParents, len(parents), len(ev.Parents))
 	}
+	// A writer's events form a chain: sequence number k names the writer's
+	// event k-1 among its parents, and none of its later ones. This is a
+	// rule on the event and its parents alone, so every replica judges it
+	// alike; a second event with a number already used is valid by it (an
+	// equivocation: see RecordFork), not a rejection that would split the
+	// replicas that saw the versions in different orders.
 	var lamport uint64
-	cv := VersionVector{}
-	ownPrev := tip.Seq == 0
+	var heads []EventID
+	ownPrev := ev.Seq == 1
 	for i := range parents {
 		p := &parents[i]
 		if p.ID != ev.Parents[i] {
 			return EventMeta{}, fmt.Errorf("%w: parent %d is %s, metadata for %s", ErrMissingParents, i, ev.Parents[i], p.ID)
 		}
 		lamport = max(lamport, p.Lamport)
-		cv.Merge(p.Control)
-		if p.ID == tip.ID {
-			ownPrev = true
+		heads = append(heads, ts.controlContribution(p)...)
+		if p.Writer == ev.Writer {
+			switch {
+			case p.Seq >= ev.Seq:
+				return EventMeta{}, fmt.Errorf("%w: sequence number %d names the writer's event %d as a parent", ErrBadParents, ev.Seq, p.Seq)
+			case p.Seq == ev.Seq-1:
+				ownPrev = true
+			}
 		}
 	}
 	if !ownPrev {
-		return EventMeta{}, fmt.Errorf("%w: does not follow the writer's previous event %s", ErrBadParents, tip.ID)
+		return EventMeta{}, fmt.Errorf("%w: sequence number %d does not name the writer's event %d", ErrBadParents, ev.Seq, ev.Seq-1)
 	}
 	if ev.Lamport != lamport+1 {
 		return EventMeta{}, fmt.Errorf("%w: %d, parents imply %d", ErrBadLamport, ev.Lamport, lamport+1)
 	}
-	snap := ts.snapshotFor(cv)
+	heads = ts.reduceHeads(heads)
+	snap := ts.snapshotFor(heads)
 
 	id := ev.ID()
 	meta := EventMeta{
 		ID: id, Kind: ev.Kind, Writer: ev.Writer, Seq: ev.Seq, Lamport: ev.Lamport, Time: ev.Time,
-		Epoch: ev.Epoch, KeyRef: snap.KeyRef, Control: cv,
+		Epoch: ev.Epoch, KeyRef: snap.KeyRef, Control: heads,
 	}
 	author := false
 	switch ev.Kind {
@@ -212,10 +223,6 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 		}
 	} else if ev.Epoch != snap.Epoch {
 		return EventMeta{}, fmt.Errorf("%w: epoch %d, the thread is at epoch %d here", ErrUnknownEpoch, ev.Epoch, snap.Epoch)
-	}
-	if ev.Kind.IsControl() {
-		meta.Control = cv.Clone()
-		meta.Control[ev.Writer] = ev.Seq
 	}
 	return meta, nil
 }
@@ -284,7 +291,11 @@ func checkUpdate(snap *Snapshot, ev *Event) error {
 // control event, the thread's state. meta must come from Validate (or
 // NewThreadState) for this event.
 func (ts *ThreadState) Apply(ev *Event, meta EventMeta) {
-	ts.Tips[meta.Writer] = Tip{Seq: meta.Seq, ID: meta.ID}
+	if tip, ok := ts.Tips[meta.Writer]; !ok || meta.Seq > tip.Seq {
+		// A second version of a sequence number (RecordFork) does not
+		// move the tip back.
+		ts.Tips[meta.Writer] = Tip{Seq: meta.Seq, ID: meta.ID}
+	}
 	ts.Heads = slices.DeleteFunc(ts.Heads, func(h EventMeta) bool { return slices.Contains(ev.Parents, h.ID) })
 	if i, found := slices.BinarySearchFunc(ts.Heads, meta.ID, func(h EventMeta, id EventID) int { return h.ID.Compare(id) }); !found {
 		ts.Heads = slices.Insert(ts.Heads, i, meta)
@@ -298,7 +309,17 @@ func (ts *ThreadState) addControl(ce ControlEntry) {
 	o := ce.Meta.Order()
 	i, _ := slices.BinarySearchFunc(ts.Controls, o, func(c ControlEntry, o Order) int { return c.Meta.Order().Compare(o) })
 	ts.Controls = slices.Insert(ts.Controls, i, ce)
-	ts.Current = ts.fold(func(*ControlEntry) bool { return true })
+	if ts.byID == nil {
+		ts.byID = map[EventID]ControlEntry{}
+	}
+	ts.byID[ce.Meta.ID] = ce
+	ts.refold()
+}
+
+// refold recomputes the visible state after the control events or the
+// forks changed.
+func (ts *ThreadState) refold() {
+	ts.Current = ts.foldVisible(func(*ControlEntry) bool { return true })
 	ts.cacheKey = ""
 }
 
@@ -314,27 +335,164 @@ func (ts *ThreadState) fold(include func(*ControlEntry) bool) Snapshot {
 	return s
 }
 
+// foldVisible is fold for the visible state: the control events of an
+// equivocating writer from its fork on take no effect, and the snapshot
+// carries the forks so that messages judged against it follow the same
+// rule.
+func (ts *ThreadState) foldVisible(include func(*ControlEntry) bool) Snapshot {
+	s := ts.fold(func(c *ControlEntry) bool {
+		return include(c) && (c.Meta.Kind == KindThreadCreate || !ts.forked(c.Meta.Writer, c.Meta.Seq))
+	})
+	s.Forks = ts.Forks
+	return s
+}
+
+// forked reports whether a writer's event with this sequence number is at
+// or after the writer's fork.
+func (ts *ThreadState) forked(w crypto.UserID, seq uint64) bool {
+	f, ok := ts.Forks[w]
+	return ok && seq >= f
+}
+
+// RecordFork notes that writer signed two different events with sequence
+// number seq: an equivocation. Both are kept, and every replica that holds
+// both applies the same rule: the writer's events from the lowest forked
+// number on are void (its messages hidden, its control events without
+// effect), whichever version arrived first. The events of others that
+// name either version stay valid, so no honest message is lost. It reports
+// whether the fork is new or lower than the one known.
+func (ts *ThreadState) RecordFork(writer crypto.UserID, seq uint64) bool {
+	if f, ok := ts.Forks[writer]; ok && f <= seq {
+		return false
+	}
+	if ts.Forks == nil {
+		ts.Forks = map[crypto.UserID]uint64{}
+	}
+	forks := maps.Clone(ts.Forks) // snapshots handed out keep theirs
+	forks[writer] = seq
+	ts.Forks = forks
+	ts.refold()
+	return true
+}
+
+// IsForked reports whether an event of writer with sequence number seq is
+// void because the writer equivocated at or before it.
+func (ts *ThreadState) IsForked(writer crypto.UserID, seq uint64) bool {
+	return ts.forked(writer, seq)
+}
+
+// controlContribution is what parent p adds to its child's control heads:
+// itself if it is a control event, else its own control heads.
+func (ts *ThreadState) controlContribution(p *EventMeta) []EventID {
+	if p.Kind.IsControl() {
+		return []EventID{p.ID}
+	}
+	if p.LegacyControl != nil {
+		return ts.legacyHeads(p.LegacyControl, crypto.UserID{}, 0)
+	}
+	return p.Control
+}
+
+// controlParents returns the control heads of a control event's strict
+// causal past.
+func (ts *ThreadState) controlParents(c *ControlEntry) []EventID {
+	if c.Meta.LegacyControl != nil {
+		return ts.legacyHeads(c.Meta.LegacyControl, c.Meta.Writer, c.Meta.Seq)
+	}
+	return c.Meta.Control
+}
+
+// legacyHeads maps a version-1 control vector to control event IDs: for
+// each writer, its control event with the highest sequence number within
+// the vector (below self's for self's own writer). Version-1 stores hold
+// one event per writer and sequence number, so this is exact.
+func (ts *ThreadState) legacyHeads(cv VersionVector, self crypto.UserID, selfSeq uint64) []EventID {
+	best := map[crypto.UserID]*ControlEntry{}
+	for i := range ts.Controls {
+		c := &ts.Controls[i]
+		limit := cv[c.Meta.Writer]
+		if c.Meta.Writer == self && selfSeq > 0 {
+			limit = selfSeq - 1
+		}
+		if c.Meta.Seq > limit {
+			continue
+		}
+		if b := best[c.Meta.Writer]; b == nil || b.Meta.Seq < c.Meta.Seq {
+			best[c.Meta.Writer] = c
+		}
+	}
+	out := make([]EventID, 0, len(best))
+	for _, c := range best {
+		out = append(out, c.Meta.ID)
+	}
+	slices.SortFunc(out, func(a, b EventID) int { return a.Compare(b) })
+	return out
+}
+
+// closure returns the control events that heads name, and their control
+// ancestors.
+func (ts *ThreadState) closure(heads []EventID) map[EventID]bool {
+	in := make(map[EventID]bool, len(ts.Controls))
+	todo := slices.Clone(heads)
+	for len(todo) > 0 {
+		id := todo[len(todo)-1]
+		todo = todo[:len(todo)-1]
+		if in[id] {
+			continue
+		}
+		c, ok := ts.byID[id]
+		if !ok {
+			continue
+		}
+		in[id] = true
+		todo = append(todo, ts.controlParents(&c)...)
+	}
+	return in
+}
+
+// reduceHeads sorts and de-duplicates control heads and drops those that
+// are control ancestors of others.
+func (ts *ThreadState) reduceHeads(heads []EventID) []EventID {
+	slices.SortFunc(heads, func(a, b EventID) int { return a.Compare(b) })
+	heads = slices.Compact(heads)
+	if len(heads) < 2 {
+		return heads
+	}
+	below := map[EventID]bool{}
+	for _, h := range heads {
+		if c, ok := ts.byID[h]; ok {
+			for id := range ts.closure(ts.controlParents(&c)) {
+				below[id] = true
+			}
+		}
+	}
+	return slices.DeleteFunc(heads, func(h EventID) bool { return below[h] })
+}
+
 // snapshotFor returns the fold of the control events in the causal past
-// described by the control vector cv.
-func (ts *ThreadState) snapshotFor(cv VersionVector) Snapshot {
-	key := string(cv.AppendBinary(nil))
+// whose control heads are heads: its judgement is the event's causal past
+// alone, so it does not depend on forks learned later.
+func (ts *ThreadState) snapshotFor(heads []EventID) Snapshot {
+	key := string(appendIDs(nil, heads))
 	if ts.cacheKey == key {
 		return ts.cacheSnap
 	}
-	s := ts.fold(func(c *ControlEntry) bool { return cv[c.Meta.Writer] >= c.Meta.Seq })
+	in := ts.closure(heads)
+	s := ts.fold(func(c *ControlEntry) bool { return in[c.Meta.ID] })
 	ts.cacheKey, ts.cacheSnap = key, s
 	return s
 }
 
 // SnapshotAt returns the thread as it stands just before position o in the
-// linear order: the fold of the control events that sort before o. Message
-// events are judged against it when the visible state is computed.
+// linear order: the fold of the control events that sort before o (less
+// an equivocating writer's from its fork on). Message events are judged
+// against it when the visible state is computed.
 func (ts *ThreadState) SnapshotAt(o Order) Snapshot {
 	n := len(ts.Controls)
 	if n == 0 || ts.Controls[n-1].Meta.Order().Less(o) {
 		return ts.Current
 	}
-	return ts.fold(func(c *ControlEntry) bool { return c.Meta.Order().Less(o) })
+	return ts.foldVisible(func(c *ControlEntry) bool { return c.Meta.Order().Less(o) })
 }
 
 // LastControlOrder is the linear position of the latest control event.
@@ -344,12 +502,11 @@ func (ts *ThreadState) LastControlOrder() Order {
 
 // Control returns the control event with the given ID.
 func (ts *ThreadState) Control(id EventID) (*ControlEntry, bool) {
-	for i := range ts.Controls {
-		if ts.Controls[i].Meta.ID == id {
-			return &ts.Controls[i], true
-		}
+	c, ok := ts.byID[id]
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return &c, true
 }
 
 // VersionVector returns the thread's version vector.
@@ -363,13 +520,21 @@ func (ts *ThreadState) VersionVector() VersionVector {
 
 // NextHeader fills in what a new event by writer needs from the thread's
 // state: thread, sequence number, parents (the heads, plus extra such as a
-// message edit's target), Lamport time and the current epoch. The caller
-// sets the kind, time, control and content, then signs.
-func (ts *ThreadState) NextHeader(ev *Event, writer crypto.UserID, extra ...EventMeta) {
+// message edit's target), Lamport time and the epoch. It returns the
+// thread as the event will be judged: the fold of the control events in
+// the causal past its parents make (the current state, unless an
+// equivocating manager's events are in that past). The caller sets the
+// kind, time, control and content against it, then signs.
+func (ts *ThreadState) NextHeader(ev *Event, writer crypto.UserID, extra ...EventMeta) Snapshot {
 	ev.Thread = ts.ID
 	ev.Writer = writer
 	ev.Seq = ts.Tips[writer].Seq + 1
-	parents := slices.Clone(ts.Heads)
+	// An equivocating writer's events from its fork on are void: new
+	// events do not build on them, so that little depends on them.
+	parents := slices.DeleteFunc(slices.Clone(ts.Heads), func(h EventMeta) bool { return ts.forked(h.Writer, h.Seq) && h.Writer != writer })
+	if len(parents) == 0 {
+		parents = slices.Clone(ts.Heads)
+	}
 	if room := MaxParents - 1 - len(extra); len(parents) > room {
 		// Many concurrent writers: name the latest heads. The others stay
 		// heads and the next event names them; any known event may be a
@@ -391,18 +556,24 @@ func (ts *ThreadState) NextHeader(ev *Event, writer crypto.UserID, extra ...Even
 	slices.SortFunc(parents, func(a, b EventMeta) int { return a.ID.Compare(b.ID) })
 	ev.Parents = ev.Parents[:0]
 	var lamport uint64
-	for _, p := range parents {
+	var heads []EventID
+	for i := range parents {
+		p := &parents[i]
 		ev.Parents = append(ev.Parents, p.ID)
 		lamport = max(lamport, p.Lamport)
+		heads = append(heads, ts.controlContribution(p)...)
 	}
 	ev.Lamport = lamport + 1
-	ev.Epoch = ts.Current.Epoch
+	at := ts.snapshotFor(ts.reduceHeads(heads))
+	ev.Epoch = at.Epoch
 	ev.hasID = false
+	return at
 }
 
 // RestoreThreadState rebuilds a thread's state from its control events (in
-// any order), its writers' tips and its heads, as kept in storage.
-func RestoreThreadState(controls []ControlEntry, tips map[crypto.UserID]Tip, heads []EventMeta) (*ThreadState, error) {
+// any order), its writers' tips, its heads and its forks, as kept in
+// storage.
+func RestoreThreadState(controls []ControlEntry, tips map[crypto.UserID]Tip, heads []EventMeta, forks map[crypto.UserID]uint64) (*ThreadState, error) {
 	var genesis *Event
 	for _, c := range controls {
 		if c.Meta.Kind == KindThreadCreate {
@@ -412,10 +583,14 @@ func RestoreThreadState(controls []ControlEntry, tips map[crypto.UserID]Tip, hea
 	if genesis == nil {
 		return nil, fmt.Errorf("%w: no ThreadCreate among %d control events", ErrUnknownThread, len(controls))
 	}
-	ts := &ThreadState{ID: ThreadID(genesis.ID()), Genesis: genesis, Tips: tips, Heads: slices.Clone(heads)}
+	ts := &ThreadState{ID: ThreadID(genesis.ID()), Genesis: genesis, Tips: tips, Heads: slices.Clone(heads), Forks: forks}
 	slices.SortFunc(ts.Heads, func(a, b EventMeta) int { return a.ID.Compare(b.ID) })
 	ts.Controls = slices.Clone(controls)
 	slices.SortFunc(ts.Controls, func(a, b ControlEntry) int { return a.Meta.Order().Compare(b.Meta.Order()) })
-	ts.Current = ts.fold(func(*ControlEntry) bool { return true })
+	ts.byID = make(map[EventID]ControlEntry, len(ts.Controls))
+	for _, c := range ts.Controls {
+		ts.byID[c.Meta.ID] = c
+	}
+	ts.refold()
 	return ts, nil
 }

@@ -218,7 +218,7 @@ var ruleCases = []ruleCase{
 		}},
 
 	// ---- causality: hold, not drop ----
-	{name: "gap in sequence", want: protocol.ErrSeqGap, event: func(t *testing.T, f *fixture) *protocol.Event {
+	{name: "sequence number that skips the writer's previous", want: protocol.ErrBadParents, event: func(t *testing.T, f *fixture) *protocol.Event {
 		return f.resign(f.post("bob", "second"), func(e *protocol.Event) { e.Seq = 2 })
 	}},
 	{name: "missing parents", want: protocol.ErrMissingParents, event: func(t *testing.T, f *fixture) *protocol.Event {
@@ -230,12 +230,7 @@ var ruleCases = []ruleCase{
 	}},
 
 	// ---- chains ----
-	{name: "equivocation", want: protocol.ErrEquivocation, event: func(t *testing.T, f *fixture) *protocol.Event {
-		a, b := f.post("bob", "one"), f.post("bob", "another") // both sequence 1
-		f.accept(a)
-		return b
-	}},
-	{name: "replay of an old sequence number", want: protocol.ErrEquivocation, event: func(t *testing.T, f *fixture) *protocol.Event {
+	{name: "old sequence number naming a later one", want: protocol.ErrBadParents, event: func(t *testing.T, f *fixture) *protocol.Event {
 		f.accept(f.post("bob", "one"))
 		f.accept(f.post("bob", "two"))
 		return f.resign(f.post("bob", "again"), func(e *protocol.Event) { e.Seq = 1 })
@@ -666,7 +661,7 @@ func TestRestoreThreadState(t *testing.T) {
 	rand.New(rand.NewPCG(3, 4)).Shuffle(len(controls), func(i, j int) { controls[i], controls[j] = controls[j], controls[i] })
 	heads := slices.Clone(f.ts.Heads)
 	slices.Reverse(heads)
-	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads)
+	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -685,7 +680,7 @@ func TestRestoreThreadState(t *testing.T) {
 	if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("live: %+v %v; restored: %+v %v", want, err1, got, err2)
 	}
-	if _, err := protocol.RestoreThreadState(controls[:0], nil, nil); !errors.Is(err, protocol.ErrUnknownThread) {
+	if _, err := protocol.RestoreThreadState(controls[:0], nil, nil, nil); !errors.Is(err, protocol.ErrUnknownThread) {
 		t.Errorf("restore without a ThreadCreate: %v", err)
 	}
 }
@@ -809,5 +804,76 @@ func TestManyHeads(t *testing.T) {
 	f.accept(second)
 	if len(f.ts.Heads) != 1 || second.Lamport != 4 {
 		t.Fatalf("after the second merge: %d heads, Lamport %d; want 1 head, Lamport 4", len(f.ts.Heads), second.Lamport)
+	}
+}
+
+// An equivocation is valid by the rules (a rule on the event and its
+// parents alone), and RecordFork then voids the writer from the forked
+// number on, whichever version came first: replicas that saw the versions
+// in either order end in the same state.
+func TestEquivocationIsAFork(t *testing.T) {
+	build := func(first bool) (*fixture, *protocol.Event, *protocol.Event, *protocol.Event) {
+		f := twoManagers(t)
+		p0 := f.accept(f.post("bob", "before"))
+		_ = p0
+		// carol (a manager) signs two updates with one sequence number:
+		// one removes dave, the other adds erin.
+		a := f.update("carol", protocol.ThreadChange{RemoveUsers: uids(t, "dave")})
+		b := f.update("carol", protocol.ThreadChange{AddUsers: uids(t, "erin")})
+		if a.Seq != b.Seq || a.ID() == b.ID() {
+			t.Fatal("not an equivocation")
+		}
+		x, y := a, b
+		if !first {
+			x, y = b, a
+		}
+		f.accept(x)
+		meta, err := f.check(y)
+		if err != nil {
+			t.Fatalf("second version: %v; want it valid", err)
+		}
+		if !f.ts.RecordFork(y.Writer, y.Seq) {
+			t.Fatal("RecordFork: not new")
+		}
+		f.ts.Apply(y, meta)
+		f.record(y, meta)
+		// Bob builds on both versions (he saw both).
+		reply := f.accept(f.post("bob", "after"))
+		_ = reply
+		return f, a, b, nil
+	}
+	f1, a, b, _ := build(true)
+	f2, _, _, _ := build(false)
+	for _, f := range []*fixture{f1, f2} {
+		cur := f.ts.Current
+		if !cur.IsUser(uid(t, "dave")) || cur.IsUser(uid(t, "erin")) {
+			t.Errorf("forked updates took effect: users %v", cur.Users)
+		}
+		if !f.ts.IsForked(uid(t, "carol"), a.Seq) || f.ts.IsForked(uid(t, "carol"), a.Seq-1) || f.ts.IsForked(uid(t, "bob"), 1) {
+			t.Errorf("IsForked wrong: forks %v", f.ts.Forks)
+		}
+		if cur.Forks[uid(t, "carol")] != a.Seq {
+			t.Errorf("snapshot forks %v", cur.Forks)
+		}
+		if f.ts.RecordFork(uid(t, "carol"), a.Seq+1) {
+			t.Error("a later fork of a forked writer counts as new")
+		}
+	}
+	c1, c2 := f1.ts.Current, f2.ts.Current // two threads: compare what does not name the thread's events
+	if !slices.Equal(c1.Users, c2.Users) || !slices.Equal(c1.Managers, c2.Managers) || c1.Epoch != c2.Epoch || c1.Version != c2.Version ||
+		!reflect.DeepEqual(c1.Forks, c2.Forks) || !reflect.DeepEqual(f1.ts.VersionVector(), f2.ts.VersionVector()) {
+		t.Errorf("replicas that saw the versions in other orders differ:\n%+v\n%+v", f1.ts.Current, f2.ts.Current)
+	}
+	// A post of the forked writer is void in the visible state.
+	ms := protocol.NewMessageState(&protocol.EventMeta{ID: protocol.EventID{9}, Kind: protocol.KindMessagePost, Writer: uid(t, "carol"), Seq: a.Seq + 1, Lamport: 99}, &f1.ts.Current)
+	if !ms.Void {
+		t.Error("a forked writer's post is visible")
+	}
+	// New events do not build on the forked writer's events.
+	next := f1.post("alice", "next")
+	for _, p := range next.Parents {
+		if p == a.ID() || p == b.ID() {
+			t.Errorf("a new event names a forked event %s as a parent", p)
+		}
 	}
 }

@@ -42,8 +42,17 @@ import (
 const SyncProtocolID = "/weft/sync/1.0.0"
 
 // SyncVersion is the version carried in Hello; a peer with another version
-// gets ErrSyncVersion.
-const SyncVersion = 1
+// gets ErrSyncVersion. Version 2 added heads to Vectors and event IDs to
+// Request, so that sync carries both versions of an equivocation (which
+// sequence numbers alone cannot tell apart) and fills gaps by ID.
+const SyncVersion = 2
+
+// MaxSyncHeads bounds the heads of one thread in Vectors, and MaxSyncIDs
+// the event IDs of one Request.
+const (
+	MaxSyncHeads = 256
+	MaxSyncIDs   = 1024
+)
 
 // MaxSyncFrame bounds one frame. A Batch of events must fit (default 4 MiB
 // of events, plus headroom).
@@ -100,7 +109,7 @@ type Hello struct {
 // ThreadDigest is one thread of a Hello.
 type ThreadDigest struct {
 	Ref    [32]byte // ThreadRef
-	Digest [32]byte // VersionVector.Digest
+	Digest [32]byte // ThreadDigestOf the thread's version vector and heads
 }
 
 // Vectors answers Hello: for each thread the responder has and the
@@ -110,16 +119,24 @@ type Vectors struct {
 	Threads []ThreadVector // sorted by Thread, distinct
 }
 
-// ThreadVector is one thread of Vectors.
+// ThreadVector is one thread of Vectors: the responder's version vector
+// and heads. The heads tell apart two replicas whose vectors are equal but
+// whose events are not (a writer that signed two events with one sequence
+// number): a head the initiator lacks is asked for by ID.
 type ThreadVector struct {
 	Thread ThreadID
 	VV     VersionVector
+	Heads  []EventID // sorted, distinct, at most MaxSyncHeads
 }
 
-// Request asks for events of one thread: the ranges the requester lacks.
+// Request asks for events of one thread: the ranges the requester lacks,
+// and events it lacks by ID (heads it was shown, parents of events it
+// holds). The responder answers an ID with the event and those of its
+// ancestors the requester's ranges and version vector do not cover.
 type Request struct {
 	Thread ThreadID
 	Ranges []SeqRange // sorted by writer, one per writer, 1 <= From <= To
+	IDs    []EventID  // sorted, distinct, at most MaxSyncIDs
 }
 
 // Batch carries encoded events of one thread in causal order. Last marks
@@ -200,17 +217,30 @@ func (h *Hello) CheckVersion() error {
 	return nil
 }
 
+// ThreadDigestOf is the digest of a replica of a thread: a hash of its
+// version vector and its heads. Two replicas with the same events have
+// the same digest, and the heads make it cover event identity, not only
+// sequence numbers.
+func ThreadDigestOf(vv VersionVector, heads []EventID) [32]byte {
+	b := vv.AppendBinary([]byte("weft-thread-digest-v2\x00"))
+	b = binary.AppendUvarint(b, uint64(len(heads)))
+	for _, h := range heads {
+		b = append(b, h[:]...)
+	}
+	return sha256.Sum256(b)
+}
+
 // NewHello builds a canonical Hello of this version: the InterestRefs of
 // interests and the digest of every thread, sorted and de-duplicated.
-func NewHello(interests []crypto.UserID, threads map[ThreadID]VersionVector) *Hello {
+func NewHello(interests []crypto.UserID, threads map[ThreadID][32]byte) *Hello {
 	h := &Hello{Version: SyncVersion}
 	for _, u := range interests {
 		h.Interests = append(h.Interests, InterestRef(u))
 	}
 	slices.SortFunc(h.Interests, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
 	h.Interests = slices.Compact(h.Interests)
-	for t, vv := range threads {
-		h.Threads = append(h.Threads, ThreadDigest{Ref: ThreadRef(t), Digest: vv.Digest()})
+	for t, d := range threads {
+		h.Threads = append(h.Threads, ThreadDigest{Ref: ThreadRef(t), Digest: d})
 	}
 	slices.SortFunc(h.Threads, func(a, b ThreadDigest) int { return bytes.Compare(a.Ref[:], b.Ref[:]) })
 	return h
@@ -220,8 +250,12 @@ func NewHello(interests []crypto.UserID, threads map[ThreadID]VersionVector) *He
 type LocalThread struct {
 	ID      ThreadID
 	VV      VersionVector
+	Heads   []EventID // sorted, distinct
 	Members []crypto.UserID
 }
+
+// Digest is ThreadDigestOf the thread's vector and heads.
+func (lt *LocalThread) Digest() [32]byte { return ThreadDigestOf(lt.VV, lt.Heads) }
 
 // Offer returns, sorted by thread ID, the threads to answer a Hello with:
 // those the initiator has with a different digest, and those it lacks but
@@ -243,12 +277,16 @@ func Offer(h *Hello, local []LocalThread) []ThreadVector {
 		lt := &local[i]
 		offer := false
 		if d, ok := theirs[ThreadRef(lt.ID)]; ok {
-			offer = d != lt.VV.Digest()
+			offer = d != lt.Digest()
 		} else {
 			offer = slices.ContainsFunc(lt.Members, func(u crypto.UserID) bool { return interested[InterestRef(u)] })
 		}
 		if offer {
-			out = append(out, ThreadVector{Thread: lt.ID, VV: lt.VV.Clone()})
+			heads := slices.Clone(lt.Heads)
+			if len(heads) > MaxSyncHeads {
+				heads = heads[:MaxSyncHeads] // the rest come with their descendants
+			}
+			out = append(out, ThreadVector{Thread: lt.ID, VV: lt.VV.Clone(), Heads: heads})
 		}
 	}
 	slices.SortStableFunc(out, func(a, b ThreadVector) int { return bytes.Compare(a.Thread[:], b.Thread[:]) })
@@ -337,6 +375,7 @@ func appendSyncBody(dst []byte, m SyncMsg) []byte {
 		for _, tv := range m.Threads {
 			dst = append(dst, tv.Thread[:]...)
 			dst = tv.VV.AppendBinary(dst)
+			dst = appendIDs(dst, tv.Heads)
 		}
 	case *Request:
 		dst = append(dst, syncRequest)
@@ -347,6 +386,7 @@ func appendSyncBody(dst []byte, m SyncMsg) []byte {
 			dst = binary.AppendUvarint(dst, r.From)
 			dst = binary.AppendUvarint(dst, r.To)
 		}
+		dst = appendIDs(dst, m.IDs)
 	case *Batch:
 		dst = append(dst, syncBatch)
 		dst = append(dst, m.Thread[:]...)
@@ -409,6 +449,9 @@ func checkSyncMsg(m SyncMsg) error {
 					return bad("thread %s: version vector entry of 0 for %s", tv.Thread, w)
 				}
 			}
+			if err := checkIDs(tv.Heads, MaxSyncHeads); err != "" {
+				return bad("thread %s: heads %s", tv.Thread, err)
+			}
 		}
 	case *Request:
 		if m == nil {
@@ -421,6 +464,9 @@ func checkSyncMsg(m SyncMsg) error {
 			if r.From == 0 || r.From > r.To {
 				return bad("range %d..%d of %s", r.From, r.To, r.Writer)
 			}
+		}
+		if err := checkIDs(m.IDs, MaxSyncIDs); err != "" {
+			return bad("IDs %s", err)
 		}
 	case *Batch:
 		if m == nil {
@@ -620,6 +666,7 @@ func decodeVectors(r *reader) *Vectors {
 		for i := range v.Threads {
 			r.fixed(v.Threads[i].Thread[:])
 			v.Threads[i].VV, _ = r.versionVector()
+			v.Threads[i].Heads = decodeIDs(r)
 			if r.err != nil {
 				break
 			}
@@ -639,6 +686,7 @@ func decodeRequest(r *reader) *Request {
 			q.Ranges[i].To = r.uvarint()
 		}
 	}
+	q.IDs = decodeIDs(r)
 	return q
 }
 
@@ -666,4 +714,37 @@ func decodeBatch(r *reader) *Batch {
 		}
 	}
 	return bt
+}
+
+func appendIDs(dst []byte, ids []EventID) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(ids)))
+	for _, id := range ids {
+		dst = append(dst, id[:]...)
+	}
+	return dst
+}
+
+func decodeIDs(r *reader) []EventID {
+	n := r.count(32, 0)
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	ids := make([]EventID, n)
+	for i := range ids {
+		r.fixed(ids[i][:])
+	}
+	return ids
+}
+
+// checkIDs reports why a list of IDs is not canonical ("" if it is).
+func checkIDs(ids []EventID, max int) string {
+	if len(ids) > max {
+		return fmt.Sprintf("%d of at most %d", len(ids), max)
+	}
+	for i := 1; i < len(ids); i++ {
+		if ids[i-1].Compare(ids[i]) >= 0 {
+			return "not sorted and distinct"
+		}
+	}
+	return ""
 }

@@ -33,9 +33,9 @@ func syncSamples(tb testing.TB) []protocol.SyncMsg {
 	tb.Helper()
 	alice, bob, carol := uid(tb, "alice"), uid(tb, "bob"), uid(tb, "carol")
 	vv := protocol.VersionVector{alice: 3, bob: 1 << 40, carol: 127}
-	hello := protocol.NewHello([]crypto.UserID{carol, alice, bob, alice}, map[protocol.ThreadID]protocol.VersionVector{
+	hello := protocol.NewHello([]crypto.UserID{carol, alice, bob, alice}, digestsOf(map[protocol.ThreadID]protocol.VersionVector{
 		{1}: vv, {2}: {alice: 1}, {3}: {bob: 300},
-	})
+	}))
 	var events [][]byte
 	_, evs := everyKind(tb)
 	for _, ne := range evs {
@@ -272,7 +272,7 @@ func TestSyncDialog(t *testing.T) {
 
 	// The initiator: interested in bob (a member), has the genesis only.
 	w := bufio.NewReader(ini)
-	if err := protocol.WriteSyncMsg(ini, protocol.NewHello(uids(t, "bob"), map[protocol.ThreadID]protocol.VersionVector{f.ts.ID: initVV})); err != nil {
+	if err := protocol.WriteSyncMsg(ini, protocol.NewHello(uids(t, "bob"), digestsOf(map[protocol.ThreadID]protocol.VersionVector{f.ts.ID: initVV}))); err != nil {
 		t.Fatal(err)
 	}
 	m, err := protocol.ReadSyncMsg(w, 0)
@@ -491,19 +491,23 @@ func TestSyncMalformed(t *testing.T) {
 		{"done with a body", frame(6, []byte{0})},
 		{"error code over 16 bits", frame(7, uv(1<<16), uv(0))},
 		{"hello version over 32 bits", frame(syncHelloType, uv(1<<32), uv(0), uv(0))},
-		{"hello interests unsorted", frame(syncHelloType, uv(1), uv(2), id2[:], id1[:], uv(0))},
-		{"hello interests duplicate", frame(syncHelloType, uv(1), uv(2), id1[:], id1[:], uv(0))},
-		{"hello threads unsorted", frame(syncHelloType, uv(1), uv(0), uv(2), id2[:], id1[:], id1[:], id1[:])},
-		{"hello threads duplicate", frame(syncHelloType, uv(1), uv(0), uv(2), id1[:], id1[:], id1[:], id2[:])},
-		{"hello count over the input", frame(syncHelloType, uv(1), uv(1<<40), id1[:], uv(0))},
-		{"vectors unsorted", frame(syncVectorsType, uv(2), id2[:], uv(0), id1[:], uv(0))},
-		{"vectors duplicate", frame(syncVectorsType, uv(2), id1[:], uv(0), id1[:], uv(0))},
-		{"vector entry of 0", frame(syncVectorsType, uv(1), id1[:], uv(1), alice[:], uv(0))},
-		{"vector unsorted", frame(syncVectorsType, uv(1), id1[:], uv(2), hi[:], uv(1), lo[:], uv(1))},
-		{"request from 0", frame(syncRequestType, id1[:], uv(1), alice[:], uv(0), uv(3))},
-		{"request from > to", frame(syncRequestType, id1[:], uv(1), alice[:], uv(4), uv(3))},
-		{"request unsorted", frame(syncRequestType, id1[:], uv(2), hi[:], uv(1), uv(1), lo[:], uv(1), uv(1))},
-		{"request same writer twice", frame(syncRequestType, id1[:], uv(2), lo[:], uv(1), uv(1), lo[:], uv(3), uv(4))},
+		{"hello interests unsorted", frame(syncHelloType, uv(2), []byte{0}, uv(2), id2[:], id1[:], uv(0))},
+		{"hello interests duplicate", frame(syncHelloType, uv(2), []byte{0}, uv(2), id1[:], id1[:], uv(0))},
+		{"hello threads unsorted", frame(syncHelloType, uv(2), []byte{0}, uv(0), uv(2), id2[:], id1[:], id1[:], id1[:])},
+		{"hello threads duplicate", frame(syncHelloType, uv(2), []byte{0}, uv(0), uv(2), id1[:], id1[:], id1[:], id2[:])},
+		{"hello count over the input", frame(syncHelloType, uv(2), []byte{0}, uv(1<<40), id1[:], uv(0))},
+		{"vectors unsorted", frame(syncVectorsType, uv(2), id2[:], uv(0), uv(0), id1[:], uv(0), uv(0))},
+		{"vectors duplicate", frame(syncVectorsType, uv(2), id1[:], uv(0), uv(0), id1[:], uv(0), uv(0))},
+		{"vector entry of 0", frame(syncVectorsType, uv(1), id1[:], uv(1), alice[:], uv(0), uv(0))},
+		{"vector unsorted", frame(syncVectorsType, uv(1), id1[:], uv(2), hi[:], uv(1), lo[:], uv(1), uv(0))},
+		{"vector heads unsorted", frame(syncVectorsType, uv(1), id1[:], uv(0), uv(2), id2[:], id1[:])},
+		{"vector heads duplicate", frame(syncVectorsType, uv(1), id1[:], uv(0), uv(2), id1[:], id1[:])},
+		{"request from 0", frame(syncRequestType, id1[:], uv(1), alice[:], uv(0), uv(3), uv(0))},
+		{"request from > to", frame(syncRequestType, id1[:], uv(1), alice[:], uv(4), uv(3), uv(0))},
+		{"request unsorted", frame(syncRequestType, id1[:], uv(2), hi[:], uv(1), uv(1), lo[:], uv(1), uv(1), uv(0))},
+		{"request same writer twice", frame(syncRequestType, id1[:], uv(2), lo[:], uv(1), uv(1), lo[:], uv(3), uv(4), uv(0))},
+		{"request IDs unsorted", frame(syncRequestType, id1[:], uv(0), uv(2), id2[:], id1[:])},
+		{"request IDs over the limit", frame(syncRequestType, id1[:], uv(0), uv(protocol.MaxSyncIDs+1), bytes.Repeat(id1[:], protocol.MaxSyncIDs+1))},
 		{"batch last flag 2", frame(syncBatchType, id1[:], []byte{2}, uv(0))},
 		{"batch empty event", frame(syncBatchType, id1[:], []byte{0}, uv(1), uv(0))},
 		{"batch event over the input", frame(syncBatchType, id1[:], []byte{0}, uv(1), uv(10), []byte{1, 2})},
@@ -539,20 +543,23 @@ func TestSyncHelloVersion(t *testing.T) {
 	if err := protocol.NewHello(nil, nil).CheckVersion(); err != nil {
 		t.Fatalf("NewHello().CheckVersion() = %v", err)
 	}
-	// A Hello of version 2 decodes; CheckVersion names both versions.
-	m, err := readSync(encodeSync(t, &protocol.Hello{Version: 2, Interests: [][32]byte{syncID(3)}}), 0)
-	if err != nil {
-		t.Fatalf("reading a version 2 Hello: %v", err)
-	}
-	h := m.(*protocol.Hello)
-	err = h.CheckVersion()
-	if !errors.Is(err, protocol.ErrSyncVersion) || !strings.Contains(err.Error(), "2") || !strings.Contains(err.Error(), "1") {
-		t.Fatalf("CheckVersion of version 2: %v; want ErrSyncVersion naming 2 and 1", err)
+	// A Hello of version 1 (before heads and IDs) or 3 decodes;
+	// CheckVersion names both versions.
+	for _, v := range []uint32{1, 3} {
+		m, err := readSync(encodeSync(t, &protocol.Hello{Version: v, Interests: [][32]byte{syncID(3)}}), 0)
+		if err != nil {
+			t.Fatalf("reading a version %d Hello: %v", v, err)
+		}
+		h := m.(*protocol.Hello)
+		err = h.CheckVersion()
+		if !errors.Is(err, protocol.ErrSyncVersion) || !strings.Contains(err.Error(), fmt.Sprint(v)) || !strings.Contains(err.Error(), "2") {
+			t.Fatalf("CheckVersion of version %d: %v; want ErrSyncVersion naming %d and 2", v, err, v)
+		}
 	}
 	// Whatever another version puts after its number decodes and
 	// re-encodes unchanged.
-	odd := frame(syncHelloType, uv(2), []byte("a body laid out differently"))
-	m, err = readSync(odd, 0)
+	odd := frame(syncHelloType, uv(3), []byte("a body laid out differently"))
+	m, err := readSync(odd, 0)
 	if err != nil {
 		t.Fatalf("reading a version 2 Hello with another layout: %v", err)
 	}
@@ -600,7 +607,7 @@ func TestNewHello(t *testing.T) {
 	for i := byte(0); i < 20; i++ {
 		threads[protocol.ThreadID{i, 1}] = protocol.VersionVector{alice: uint64(i) + 1}
 	}
-	h := protocol.NewHello([]crypto.UserID{bob, alice, bob, alice}, threads)
+	h := protocol.NewHello([]crypto.UserID{bob, alice, bob, alice}, digestsOf(threads))
 	if h.Version != protocol.SyncVersion {
 		t.Fatalf("version %d", h.Version)
 	}
@@ -612,7 +619,7 @@ func TestNewHello(t *testing.T) {
 	}
 	digests := map[[32]byte][32]byte{}
 	for id, vv := range threads {
-		digests[protocol.ThreadRef(id)] = vv.Digest()
+		digests[protocol.ThreadRef(id)] = protocol.ThreadDigestOf(vv, nil)
 	}
 	for _, d := range h.Threads {
 		if digests[d.Ref] != d.Digest {
@@ -645,9 +652,9 @@ func TestOffer(t *testing.T) {
 		{ID: wanted, VV: vv(2), Members: []crypto.UserID{alice, carol}},
 		{ID: differLess, VV: vv(1), Members: []crypto.UserID{dave}},
 	}
-	h := protocol.NewHello([]crypto.UserID{carol, bob}, map[protocol.ThreadID]protocol.VersionVector{
+	h := protocol.NewHello([]crypto.UserID{carol, bob}, digestsOf(map[protocol.ThreadID]protocol.VersionVector{
 		same: vv(3), differ: vv(4), differLess: vv(9), protocol.ThreadID{0xee}: vv(1),
-	})
+	}))
 	got := protocol.Offer(h, local)
 	var ids []protocol.ThreadID
 	for _, tv := range got {
@@ -680,4 +687,14 @@ func TestOffer(t *testing.T) {
 	if o := protocol.Offer(h, nil); len(o) != 0 {
 		t.Errorf("Offer of no threads = %v", o)
 	}
+}
+
+// digestsOf is the Hello digests of threads whose replicas have no heads
+// to tell apart (tests of the message layer).
+func digestsOf(threads map[protocol.ThreadID]protocol.VersionVector) map[protocol.ThreadID][32]byte {
+	out := make(map[protocol.ThreadID][32]byte, len(threads))
+	for t, vv := range threads {
+		out[t] = protocol.ThreadDigestOf(vv, nil)
+	}
+	return out
 }

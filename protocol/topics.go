@@ -3,6 +3,7 @@ package protocol
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"github.com/weftnet/weft/crypto"
 )
@@ -20,4 +21,25 @@ func ThreadTopic(t ThreadID) string {
 func InboxTopic(u crypto.UserID) string {
 	h := sha256.Sum256(append([]byte("weft-topic-inbox-v1\x00"), u[:]...))
 	return "/weft/inbox/1/" + hex.EncodeToString(h[:])
+}
+
+// IsInboxTopic reports whether name is an inbox topic.
+func IsInboxTopic(name string) bool { return strings.HasPrefix(name, "/weft/inbox/1/") }
+
+// GossipMessageID is the GossipSub message ID of an event published on a
+// topic. On a thread topic it is the event ID, so the same event reached
+// by two paths is one message. On an inbox topic it is bound to the topic
+// as well: pubsub keeps one "seen" set for all topics, and an event that is
+// published on its thread topic and then on a member's inbox would
+// otherwise be dropped there as a duplicate of itself.
+func GossipMessageID(topic string, id EventID) string {
+	if !IsInboxTopic(topic) {
+		return string(id[:])
+	}
+	h := sha256.New()
+	h.Write([]byte("weft-gossip-inbox-v1\x00"))
+	h.Write([]byte(topic))
+	h.Write([]byte{0})
+	h.Write(id[:])
+	return string(h.Sum(nil))
 }

@@ -22,7 +22,8 @@ import (
 //	g thread order(40)        -> "" (visible messages in linear order: paging)
 //	r thread message order(40)-> kind (updates and deletes acting on a message)
 //	h thread event            -> encoded event held for missing parents
-//	q thread writer seq(8)    -> rejected event ID (equivocations seen)
+//	q thread writer seq(8)    -> rejected event ID (equivocations, before version 2; not read)
+//	f thread writer seq(8)    -> IDs of the versions beyond the first of a forked sequence number
 //	d thread                  -> "" (the thread is deleted and pruned to its tombstone)
 const (
 	pEvent   = 'e'
@@ -39,6 +40,7 @@ const (
 	pHeld    = 'h'
 	pEquivoc = 'q'
 	pDeleted = 'd'
+	pFork    = 'f'
 )
 
 func key(prefix byte, thread protocol.ThreadID, parts ...[]byte) []byte {
@@ -77,6 +79,9 @@ func actsKey(t protocol.ThreadID, m protocol.EventID, o protocol.Order) []byte {
 func heldKey(t protocol.ThreadID, id protocol.EventID) []byte { return key(pHeld, t, id[:]) }
 func equivocKey(t protocol.ThreadID, w crypto.UserID, seq uint64) []byte {
 	return key(pEquivoc, t, w[:], binary.BigEndian.AppendUint64(nil, seq))
+}
+func forkKey(t protocol.ThreadID, w crypto.UserID, seq uint64) []byte {
+	return key(pFork, t, w[:], binary.BigEndian.AppendUint64(nil, seq))
 }
 func deletedKey(t protocol.ThreadID) []byte                { return key(pDeleted, t) }
 func threadPrefix(prefix byte, t protocol.ThreadID) []byte { return key(prefix, t) }

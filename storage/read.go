@@ -289,7 +289,22 @@ func loadThread(b *badger.Txn, t protocol.ThreadID) (*protocol.ThreadState, erro
 		}
 		controls = append(controls, protocol.ControlEntry{Event: ev, Meta: *m})
 	}
-	return protocol.RestoreThreadState(controls, tips, rec.Heads)
+	forks := map[crypto.UserID]uint64{}
+	it = b.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pFork, t), PrefetchValues: false})
+	for it.Rewind(); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		var w crypto.UserID
+		copy(w[:], k[33:65])
+		seq := binary.BigEndian.Uint64(k[65:])
+		if f, ok := forks[w]; !ok || seq < f {
+			forks[w] = seq
+		}
+	}
+	it.Close()
+	if len(forks) == 0 {
+		forks = nil
+	}
+	return protocol.RestoreThreadState(controls, tips, rec.Heads, forks)
 }
 
 // Page selects part of a list, as PrivMX's paging does.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
 )
 
@@ -107,6 +108,9 @@ type Effect struct {
 	Rematerialized []protocol.EventID
 	// Pruned counts events whose content was removed.
 	Pruned int
+	// Fork: another event of the same writer and sequence number was
+	// stored before this one (an equivocation).
+	Fork bool
 }
 
 // Has reports whether the event is stored.
@@ -139,17 +143,33 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 	// arrives after the deletion, say) is kept, pruned, for sync; it
 	// changes nothing visible.
 	tombstone := ts.Current.Deleted && meta.Kind != protocol.KindThreadDelete
-	if tombstone {
+	// An equivocating writer's events from its fork on are void: they are
+	// kept (other events may name them) without content, so that they
+	// cost every replica a few hundred bytes, not what they carried.
+	forked := ts.IsForked(meta.Writer, meta.Seq) && meta.Kind != protocol.KindThreadCreate
+	if tombstone || forked {
 		ev = ev.Pruned()
 	}
+	other, err := tx.SeqID(t, meta.Writer, meta.Seq)
+	if err != nil {
+		return eff, err
+	}
+	eff.Fork = !other.IsZero() && other != id
+	seqIndex := tx.set(seqKey(t, meta.Writer, meta.Seq), id[:])
+	if eff.Fork {
+		// The sequence index keeps the first version (what range sync
+		// serves); the others are listed here and sync finds them by ID.
+		seqIndex = tx.addFork(t, meta.Writer, meta.Seq, id)
+	}
+	tip := ts.Tips[meta.Writer]
 	enc := ev.Encode(nil)
 	if err := firstErr(
 		tx.set(eventKey(t, id), enc),
 		tx.set(metaKey(t, id), meta.AppendBinary(nil)),
 		tx.set(locatorKey(id), t[:]),
-		tx.set(seqKey(t, meta.Writer, meta.Seq), id[:]),
+		seqIndex,
 		tx.set(orderKey(t, o), []byte{byte(meta.Kind)}),
-		tx.set(tipKey(t, meta.Writer), tipValue(meta.Seq, id)),
+		tx.set(tipKey(t, meta.Writer), tipValue(tip.Seq, tip.ID)),
 	); err != nil {
 		return eff, err
 	}
@@ -200,6 +220,13 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 		eff.Visible = !ms.Void
 		if err := tx.putMessage(t, rec, nil, &ms); err != nil {
 			return eff, err
+		}
+		if ms.Void && !forked && !tombstone {
+			// Void where it stands (its author was removed before it):
+			// it will never show, so it keeps no content.
+			if _, err := tx.prune(t, id); err != nil {
+				return eff, err
+			}
 		}
 	default: // MessageUpdate, MessageDelete
 		eff.Message = meta.Target
@@ -524,7 +551,9 @@ func (tx *Txn) rematerialize(ts *protocol.ThreadState, rec *threadRecord, from p
 		if err := tx.putMessage(t, rec, old, &ms); err != nil {
 			return nil, err
 		}
-		if ms.Deleted && !old.Deleted {
+		if (ms.Deleted && !old.Deleted) || (ms.Void && !old.Void) {
+			// A message that became void (its author removed before it,
+			// or caught equivocating) keeps no content either.
 			if _, err := tx.pruneMessage(t, &ms); err != nil {
 				return nil, err
 			}
@@ -543,10 +572,63 @@ func (tx *Txn) Unhold(thread protocol.ThreadID, id protocol.EventID) error {
 	return tx.del(heldKey(thread, id))
 }
 
-// RecordEquivocation notes that ev reused a (writer, sequence) pair.
-func (tx *Txn) RecordEquivocation(thread protocol.ThreadID, ev *protocol.Event) error {
-	id := ev.ID()
-	return tx.set(equivocKey(thread, ev.Writer, ev.Seq), id[:])
+// SeqID returns the ID of the first stored event of writer w with
+// sequence number seq in thread t (zero if there is none).
+func (tx *Txn) SeqID(t protocol.ThreadID, w crypto.UserID, seq uint64) (protocol.EventID, error) {
+	var id protocol.EventID
+	item, err := tx.btx.Get(seqKey(t, w, seq))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return id, nil
+	}
+	if err != nil {
+		return id, err
+	}
+	v, err := item.ValueCopy(nil)
+	if err != nil {
+		return id, err
+	}
+	if len(v) != len(id) {
+		return id, fmt.Errorf("sequence index of %s/%d: bad value", w, seq)
+	}
+	copy(id[:], v)
+	return id, nil
+}
+
+// addFork lists id as another version of (w, seq).
+func (tx *Txn) addFork(t protocol.ThreadID, w crypto.UserID, seq uint64, id protocol.EventID) error {
+	k := forkKey(t, w, seq)
+	var v []byte
+	item, err := tx.btx.Get(k)
+	switch {
+	case err == nil:
+		if v, err = item.ValueCopy(nil); err != nil {
+			return err
+		}
+	case !errors.Is(err, badger.ErrKeyNotFound):
+		return err
+	}
+	for i := 0; i+32 <= len(v); i += 32 {
+		if protocol.EventID(v[i:i+32]) == id {
+			return nil
+		}
+	}
+	return tx.set(k, append(v, id[:]...))
+}
+
+// Rematerialize recomputes every message that has an event at or after
+// position from (see rematerialize): the visible state changed there, by a
+// fork say.
+func (tx *Txn) Rematerialize(ts *protocol.ThreadState, from protocol.Order) ([]protocol.EventID, error) {
+	rec, err := tx.threadRecord(ts.ID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := tx.rematerialize(ts, rec, from)
+	if err != nil {
+		return nil, err
+	}
+	tx.putThreadRecord(ts.ID, rec)
+	return ids, nil
 }
 
 func tipValue(seq uint64, id protocol.EventID) []byte {
@@ -580,4 +662,41 @@ func (tx *Txn) Stats(t protocol.ThreadID) (ThreadStats, error) {
 		return ThreadStats{}, err
 	}
 	return ThreadStats{Messages: r.Messages, LastMessageTime: r.LastMessageTime}, nil
+}
+
+// PurgeThread removes a thread and everything kept of it, as if it had
+// never been stored: for threads that turned out to concern no local user.
+// The thread record goes first, so a crash midway leaves unreachable keys,
+// never half a thread.
+func (tx *Txn) PurgeThread(t protocol.ThreadID) error {
+	var ids []protocol.EventID
+	it := tx.btx.NewIterator(badger.IteratorOptions{Prefix: threadPrefix(pOrder, t), PrefetchValues: false})
+	for it.Rewind(); it.Valid(); it.Next() {
+		o, err := protocol.ParseOrderKey(it.Item().Key()[33:])
+		if err != nil {
+			it.Close()
+			return err
+		}
+		ids = append(ids, o.ID)
+	}
+	it.Close()
+	if err := tx.del(threadKey(t)); err != nil {
+		return err
+	}
+	delete(tx.recs, t)
+	delete(tx.dirty, t)
+	for _, id := range ids {
+		if err := tx.split(); err != nil {
+			return err
+		}
+		if err := tx.del(locatorKey(id)); err != nil {
+			return err
+		}
+	}
+	for _, p := range []byte{pEvent, pMeta, pSeq, pOrder, pControl, pTip, pMessage, pList, pActs, pHeld, pEquivoc, pDeleted, pFork} {
+		if err := tx.deletePrefix(threadPrefix(p, t)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
