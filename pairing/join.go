@@ -2,7 +2,6 @@ package pairing
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"unicode/utf8"
@@ -39,7 +38,7 @@ func Join(rw io.ReadWriter, code Code, dev *crypto.DeviceIdentity, name string) 
 	}
 
 	h := &hello{version: Version}
-	if _, err := rand.Read(h.nonce[:]); err != nil {
+	if _, err := io.ReadFull(randReader, h.nonce[:]); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPairingFailed, err)
 	}
 	if err := writeFrame(rw, msgHello, h.encode()); err != nil {
@@ -55,7 +54,7 @@ func Join(rw io.ReadWriter, code Code, dev *crypto.DeviceIdentity, name string) 
 		return nil, abort(rw, abortMalformed, err)
 	}
 	sid := append(h.nonce[:len(h.nonce):len(h.nonce)], sh.nonce[:]...)
-	yb, isk, err := cpace.Respond(rand.Reader, code.prs(), ci, sid, nil, sh.y[:], nil)
+	yb, isk, err := cpace.Respond(randReader, code.prs(), ci, sid, nil, sh.y[:], nil)
 	if err != nil {
 		return nil, abort(rw, abortMalformed, protoErr(ErrMalformedMessage, "issuer's share: %v", err))
 	}

@@ -3,6 +3,7 @@ package pairing
 import (
 	"crypto/hkdf"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/binary"
@@ -81,6 +82,10 @@ const (
 // and the two roles, so that a run cannot be confused with another protocol
 // or with the roles swapped.
 var ci = []byte("weft/pairing/v1 initiator=issuer responder=joiner")
+
+// randReader is the source of the nonces and CPace scalars; tests replace
+// it to reproduce the transcript vectors.
+var randReader io.Reader = rand.Reader
 
 // proofDomain is the signature domain of the joiner's proof of possession
 // of its device key.

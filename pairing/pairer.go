@@ -3,7 +3,6 @@ package pairing
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"sync"
@@ -117,7 +116,8 @@ func (p *Pairer) usableLocked() error {
 
 // Pair runs the issuer's side of one pairing attempt over rw and returns
 // the certificate issued to the new device. See the package documentation
-// for the errors. A wrong code consumes one attempt.
+// for the errors. A wrong code consumes one attempt; once key confirmation
+// succeeds the code is spent, even if the rest of the exchange then fails.
 func (p *Pairer) Pair(rw io.ReadWriter) (*crypto.DeviceCert, error) {
 	// Read the hello before anything else, so that an abort never
 	// crosses a write of the peer.
@@ -137,11 +137,11 @@ func (p *Pairer) Pair(rw io.ReadWriter) (*crypto.DeviceCert, error) {
 	}
 
 	sh := &share{}
-	if _, err := rand.Read(sh.nonce[:]); err != nil {
+	if _, err := io.ReadFull(randReader, sh.nonce[:]); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPairingFailed, err)
 	}
 	sid := append(h.nonce[:len(h.nonce):len(h.nonce)], sh.nonce[:]...)
-	a, ya, err := cpace.NewInitiator(rand.Reader, p.code.prs(), ci, sid, nil)
+	a, ya, err := cpace.NewInitiator(randReader, p.code.prs(), ci, sid, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPairingFailed, err)
 	}
