@@ -272,7 +272,8 @@ func (r *relay) run(p *Pairer, code Code, dev *crypto.DeviceIdentity, name strin
 // the certificate, the payload, the device name nor the code.
 func TestPassiveRelay(t *testing.T) {
 	secret := []byte("SECRET-PAYLOAD-thread-keys")
-	p := newPairerWithCode(mustUser(t, 1), mustCode(t, "314-159-265-358"), Config{
+	user := mustUser(t, 1)
+	p := newPairerWithCode(user, mustCode(t, "314-159-265-358"), Config{
 		Payload: func(*crypto.DeviceCert) ([]byte, error) { return secret, nil },
 	})
 	r := &relay{}
@@ -288,6 +289,8 @@ func TestPassiveRelay(t *testing.T) {
 		"name":        []byte("my-secret-phone-name"),
 		"code":        []byte("314159265358"),
 		"user ID":     func() []byte { u := is.cert.User(); return u[:] }(),
+		"user key":    user.Seed(),
+		"user X25519": user.X25519(),
 	} {
 		if bytes.Contains(all, b) {
 			t.Errorf("the relay saw the %s in clear", what)
