@@ -121,6 +121,7 @@ func (w *work) storeApplied(ts *protocol.ThreadState, ev *protocol.Event, meta *
 	if err != nil {
 		return fmt.Errorf("%w: %w", errStorage, err)
 	}
+	w.void = ev.Kind.IsMessage() && !eff.Visible
 	if w.local {
 		w.published = append(w.published, ev)
 		w.n.counters.stored.Add(1)

@@ -398,6 +398,11 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 	switch {
 	case err != nil:
 		return pubsub.ValidationIgnore
+	case res.Accepted > 0 && res.Void > 0:
+		// Stored, but void: valid by its causal past, yet it will never
+		// show (its writer was removed before it). Sync carries it;
+		// gossip neither forwards nor credits it.
+		return pubsub.ValidationIgnore
 	case res.Accepted > 0:
 		return pubsub.ValidationAccept
 	case res.Held > 0:

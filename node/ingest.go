@@ -33,6 +33,11 @@ type IngestResult struct {
 	// (or of an unknown thread); from anywhere, those past
 	// MaxHeldPerWriter for their writer and thread.
 	Deferred int
+	// Void counts accepted message events that change nothing visible (a
+	// post by a writer removed before it, an edit of a deleted message):
+	// they are stored for other replicas, without content for posts, and
+	// not forwarded by gossip, so writing them earns no gossip credit.
+	Void int
 	// Unasked counts events refused because they were not what a sync
 	// asked for (see ingestOptions.filter); they are not judged.
 	Unasked int
@@ -128,6 +133,7 @@ func (n *Node) ingest(ctx context.Context, raw [][]byte, opt ingestOptions) (Ing
 		res.Deferred += part.Deferred
 		res.Released += part.Released
 		res.Rejected += part.Rejected
+		res.Void += part.Void
 		for _, e := range part.Errors {
 			if len(res.Errors) < 16 {
 				res.Errors = append(res.Errors, e)
@@ -285,6 +291,9 @@ func (w *work) ingest(ev *protocol.Event, res *IngestResult) error {
 	switch {
 	case err == nil:
 		res.Accepted++
+		if w.void {
+			res.Void++
+		}
 		if n.dropHeld(t, ev.ID()) {
 			w.released = append(w.released, ev.ID())
 			if err := w.tx.Unhold(t, ev.ID()); err != nil {

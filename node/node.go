@@ -317,6 +317,7 @@ type work struct {
 	gossip    bool               // ingesting from gossip: hold only known writers' events
 	forkFrom  []forkAt           // equivocations found: recompute the visible state from there
 	from      peer.ID            // the peer foreign events came from (empty: the Go API)
+	void      bool               // the message event just stored changed nothing visible
 }
 
 // do runs fn on the loop and waits for it (and, for writes, the commit,

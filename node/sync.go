@@ -308,6 +308,7 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 		tr.asked[t] = r.asked
 	}
 	defer tr.settle(ctx)
+	progress := false // something new arrived (accepted or newly held)
 	for {
 		s.SetDeadline(time.Now().Add(syncIdle))
 		msg, err := protocol.ReadSyncMsg(br, 0)
@@ -323,8 +324,9 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 			// A failed credit write still lets this batch be stored: the
 			// events are here and valid whatever the stream does next.
 			werr := protocol.WriteSyncMsg(s, &protocol.Credit{N: 1})
-			accepted, err := tr.take(ctx, m)
+			accepted, held, err := tr.take(ctx, m)
 			res.Accepted += accepted
+			progress = progress || accepted > 0 || held > 0
 			if err != nil {
 				return res, err
 			}
@@ -333,7 +335,7 @@ func (nn *network) syncWith(ctx context.Context, p peer.ID, news bool) (SyncResu
 			}
 		case *protocol.Done:
 			nn.n.counters.lastSync.Store(time.Now().UnixNano())
-			res.FollowUp = res.Accepted > 0 && tr.stillWanting(ctx)
+			res.FollowUp = progress && tr.stillWanting(ctx)
 			return res, nil
 		case *protocol.SyncError:
 			return res, m
@@ -423,12 +425,12 @@ type transfer struct {
 // a thread not asked for, or with events outside what was asked, is
 // refused whole and the peer charged: an honest peer sends exactly what
 // it is asked.
-func (tr *transfer) take(ctx context.Context, b *protocol.Batch) (int, error) {
+func (tr *transfer) take(ctx context.Context, b *protocol.Batch) (accepted, held int, err error) {
 	nn := tr.nn
 	a := tr.asked[b.Thread]
 	if a == nil {
 		nn.penalize(tr.p, penaltyUnasked, "sync: a batch for a thread not asked for")
-		return 0, fmt.Errorf("%w: a batch for thread %s, not asked for", protocol.ErrSyncUnexpected, b.Thread)
+		return 0, 0, fmt.Errorf("%w: a batch for thread %s, not asked for", protocol.ErrSyncUnexpected, b.Thread)
 	}
 	if a.probation {
 		for _, ev := range b.Events {
@@ -436,7 +438,7 @@ func (tr *transfer) take(ctx context.Context, b *protocol.Batch) (int, error) {
 		}
 		if tr.probationBytes > maxProbationBytes {
 			nn.penalize(tr.p, penaltyIrrelevant, "sync: too much of threads none of our users is in")
-			return 0, fmt.Errorf("%w: more than %d bytes of threads not shown to concern this node", protocol.ErrSyncUnexpected, maxProbationBytes)
+			return 0, 0, fmt.Errorf("%w: more than %d bytes of threads not shown to concern this node", protocol.ErrSyncUnexpected, maxProbationBytes)
 		}
 	}
 	ir, err := nn.n.ingest(ctx, b.Events, ingestOptions{from: tr.p, filter: func(ev *protocol.Event) error {
@@ -446,22 +448,22 @@ func (tr *transfer) take(ctx context.Context, b *protocol.Batch) (int, error) {
 		return nil
 	}})
 	if err != nil {
-		return ir.Accepted, err
+		return ir.Accepted, ir.Held, err
 	}
 	if ir.Unasked > 0 {
 		nn.penalize(tr.p, penaltyUnasked, fmt.Sprintf("sync: %d events not asked for", ir.Unasked))
-		return ir.Accepted, fmt.Errorf("%w: %d events not asked for", protocol.ErrSyncUnexpected, ir.Unasked)
+		return ir.Accepted, ir.Held, fmt.Errorf("%w: %d events not asked for", protocol.ErrSyncUnexpected, ir.Unasked)
 	}
 	if a.probation {
 		rel, err := nn.relevant(ctx, b.Thread)
 		if err != nil {
-			return ir.Accepted, err
+			return ir.Accepted, ir.Held, err
 		}
 		if rel {
 			a.probation = false
 		}
 	}
-	return ir.Accepted, nil
+	return ir.Accepted, ir.Held, nil
 }
 
 // settle drops what remains on probation when the sync ends: threads that
@@ -547,6 +549,7 @@ func (nn *network) eventsByID(ctx context.Context, r *protocol.Request) ([][]byt
 		return nil, nil
 	}
 	asked := map[protocol.EventID]bool{}
+	near := map[protocol.EventID]bool{} // parents of what was asked: sent whatever the ranges say
 	chains := map[crypto.UserID]bool{}
 	type found struct {
 		o   protocol.Order
@@ -574,7 +577,7 @@ func (nn *network) eventsByID(ctx context.Context, r *protocol.Request) ([][]byt
 		}
 		if asked[id] {
 			chains[m.Writer] = true
-		} else if !chains[m.Writer] && !ts.IsForked(m.Writer, m.Seq) {
+		} else if !near[id] && !chains[m.Writer] && !ts.IsForked(m.Writer, m.Seq) {
 			if from, ok := lacksFrom[m.Writer]; !ok || m.Seq < from {
 				continue // the requester has it (and its past)
 			}
@@ -585,6 +588,13 @@ func (nn *network) eventsByID(ctx context.Context, r *protocol.Request) ([][]byt
 		}
 		out = append(out, found{o: m.Order(), enc: ev.Encode(nil)})
 		queue = append(queue, ev.Parents...)
+		if asked[id] {
+			// A parent may be a version of a number the requester holds in
+			// another version: the ranges cannot show it.
+			for _, p := range ev.Parents {
+				near[p] = true
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b found) int { return a.o.Compare(b.o) })
 	encs := make([][]byte, len(out))

@@ -877,3 +877,64 @@ func TestEquivocationIsAFork(t *testing.T) {
 		}
 	}
 }
+
+// Stores written before metadata version 2 keep, for each event, a vector
+// of control writers instead of control heads. A thread restored from
+// such metadata must judge new events exactly as one built with heads.
+func TestLegacyControlVectors(t *testing.T) {
+	f := twoManagers(t)
+	p := f.accept(f.post("bob", "a"))
+	f.accept(f.update("alice", protocol.ThreadChange{AddUsers: uids(t, "erin"), PublicMeta: []byte("x")}))
+	f.accept(f.edit("bob", p.ID, "b"))
+	f.accept(f.update("carol", protocol.ThreadChange{RemoveUsers: uids(t, "dave")}))
+	f.accept(f.post("erin", "c"))
+	f.accept(f.update("alice", protocol.ThreadChange{RotateKey: true}))
+
+	// What version 1 kept: writer -> highest sequence number of a control
+	// event in the causal past, the event itself included.
+	legacy := func(m protocol.EventMeta) *protocol.EventMeta {
+		cv := protocol.VersionVector{}
+		in := protocol.ControlClosure(f.ts, m.Control)
+		if m.Kind.IsControl() {
+			in[m.ID] = true
+		}
+		for id := range in {
+			c, _ := f.ts.Control(id)
+			cv[c.Meta.Writer] = max(cv[c.Meta.Writer], c.Meta.Seq)
+		}
+		got, err := protocol.DecodeEventMeta(protocol.LegacyMetaBytes(&m, cv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Control != nil || !reflect.DeepEqual(got.LegacyControl, cv) {
+			t.Fatalf("version 1 decodes to %+v", got)
+		}
+		return got
+	}
+	var controls []protocol.ControlEntry
+	for _, c := range f.ts.Controls {
+		controls = append(controls, protocol.ControlEntry{Event: c.Event, Meta: *legacy(c.Meta)})
+	}
+	var heads []protocol.EventMeta
+	for _, h := range f.ts.Heads {
+		heads = append(heads, *legacy(h))
+	}
+	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rs.Current, f.ts.Current) {
+		t.Fatalf("restored from version 1:\n got %+v\nwant %+v", rs.Current, f.ts.Current)
+	}
+	for _, next := range []*protocol.Event{f.post("carol", "d"), f.update("alice", protocol.ThreadChange{AddUsers: uids(t, "dave")})} {
+		want, err1 := f.ts.Validate(next, f.parentMetas(next))
+		var old []protocol.EventMeta
+		for _, pm := range f.parentMetas(next) {
+			old = append(old, *legacy(pm))
+		}
+		got, err2 := rs.Validate(next, old)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: live %+v %v; from version 1 %+v %v", next.Kind, want, err1, got, err2)
+		}
+	}
+}
