@@ -111,6 +111,14 @@ func (id *Identity) UserID() UserID {
 }
 
 // Seed returns a copy of the 32-byte Ed25519 seed of id.
+// WriterID is the key an identity writes events with: its own (see
+// protocol.Signer; a device writes with its device key instead).
+func (id *Identity) WriterID() UserID { return id.UserID() }
+
+// DeviceCertBytes is nil: an identity writing with its own key is no
+// device.
+func (id *Identity) DeviceCertBytes() []byte { return nil }
+
 func (id *Identity) Seed() []byte {
 	return append([]byte(nil), id.seed[:]...)
 }

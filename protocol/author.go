@@ -11,13 +11,45 @@ import (
 // This file is the author's side of the rules: building events that the
 // rules accept. It does no I/O; the caller supplies the time and the keys.
 
+// Signer is who writes an event: the member it writes as (UserID), the key
+// that signs and whose sequence numbers it uses (WriterID: the user's own
+// key, or one of its devices'), and, for a device, its certificate, which
+// goes with the device's first event in each thread. *crypto.Identity is
+// a Signer writing with the user's own key; Device is one writing with a
+// device key.
+type Signer interface {
+	UserID() crypto.UserID
+	WriterID() crypto.UserID
+	DeviceCertBytes() []byte
+	Sign(domain string, msg []byte) []byte
+}
+
+// Device is a Signer that writes as the user its certificate names, with
+// the device's own key.
+type Device struct {
+	Key  *crypto.DeviceIdentity
+	Cert *crypto.DeviceCert
+}
+
+// UserID is the certificate's user.
+func (d *Device) UserID() crypto.UserID { return d.Cert.User() }
+
+// WriterID is the device key, as a writer.
+func (d *Device) WriterID() crypto.UserID { return crypto.UserID(d.Key.DeviceID()) }
+
+// DeviceCertBytes is the certificate.
+func (d *Device) DeviceCertBytes() []byte { return d.Cert.Bytes() }
+
+// Sign signs with the device key.
+func (d *Device) Sign(domain string, msg []byte) []byte { return d.Key.Sign(domain, msg) }
+
 // KeyRing holds the thread keys a user can use, by the event that
 // introduced each (the KeyRef).
 type KeyRing map[EventID]crypto.ThreadKey
 
 // NewThread builds and signs a ThreadCreate. users and managers are
 // canonicalised; the creator is added to both.
-func NewThread(id *crypto.Identity, users, managers []crypto.UserID, policy Policy, publicMeta, privateMeta []byte, now int64) (*Event, crypto.ThreadKey, error) {
+func NewThread(id Signer, users, managers []crypto.UserID, policy Policy, publicMeta, privateMeta []byte, now int64) (*Event, crypto.ThreadKey, error) {
 	me := id.UserID()
 	managers = SortUsers(append(slices.Clone(managers), me))
 	users = SortUsers(append(append(slices.Clone(users), managers...), me))
@@ -25,7 +57,7 @@ func NewThread(id *crypto.Identity, users, managers []crypto.UserID, policy Poli
 	if err != nil {
 		return nil, key, err
 	}
-	ev := &Event{Kind: KindThreadCreate, Writer: me, Seq: 1, Lamport: 1, Time: now}
+	ev := &Event{Kind: KindThreadCreate, Writer: id.WriterID(), Seq: 1, Lamport: 1, Time: now, Cert: id.DeviceCertBytes()}
 	ev.Control.AddUsers = users
 	ev.Control.AddManagers = managers
 	ev.Control.Policy = policy
@@ -70,9 +102,9 @@ type ThreadChange struct {
 // state. ring must hold the current key (to seal metadata and give it to
 // new members) and, if the policy shares history, the earlier keys to give
 // new members. It returns the new key if the update starts an epoch.
-func NewUpdate(ts *ThreadState, id *crypto.Identity, ch ThreadChange, ring KeyRing, now int64) (*Event, *crypto.ThreadKey, error) {
+func NewUpdate(ts *ThreadState, id Signer, ch ThreadChange, ring KeyRing, now int64) (*Event, *crypto.ThreadKey, error) {
 	ev := &Event{Kind: KindThreadUpdate, Time: now}
-	at := ts.NextHeader(ev, id.UserID())
+	at := ts.NextHeader(ev, id)
 	snap := &at
 	c := &ev.Control
 	// Adding a manager makes them a member; only real changes are written.
@@ -90,7 +122,7 @@ func NewUpdate(ts *ThreadState, id *crypto.Identity, ch ThreadChange, ring KeyRi
 		c.SetPolicy, c.Policy = true, *ch.Policy
 	}
 	next := snap.clone()
-	next.applyControl(ev, EventID{})
+	next.applyControl(ev, EventID{}, id.UserID())
 	policy := next.Policy
 
 	cur, ok := ring[snap.KeyRef]
@@ -148,38 +180,38 @@ func NewUpdate(ts *ThreadState, id *crypto.Identity, ch ThreadChange, ring KeyRi
 }
 
 // NewDelete builds and signs a ThreadDelete.
-func NewDelete(ts *ThreadState, id *crypto.Identity, now int64) (*Event, error) {
+func NewDelete(ts *ThreadState, id Signer, now int64) (*Event, error) {
 	ev := &Event{Kind: KindThreadDelete, Time: now, Content: &Content{}}
-	ts.NextHeader(ev, id.UserID())
+	ts.NextHeader(ev, id)
 	return ev, ev.Sign(id)
 }
 
 // NewPost builds and signs a MessagePost sealed with the thread's current
 // key, which ring must hold.
-func NewPost(ts *ThreadState, id *crypto.Identity, ring KeyRing, publicMeta, privateMeta, data []byte, now int64) (*Event, error) {
+func NewPost(ts *ThreadState, id Signer, ring KeyRing, publicMeta, privateMeta, data []byte, now int64) (*Event, error) {
 	ev := &Event{Kind: KindMessagePost, Time: now}
-	at := ts.NextHeader(ev, id.UserID())
+	at := ts.NextHeader(ev, id)
 	return ev, sealAndSign(ev, &at, id, ring, publicMeta, privateMeta, data)
 }
 
 // NewMessageUpdate builds and signs a MessageUpdate that replaces the
 // content of the message target.
-func NewMessageUpdate(ts *ThreadState, id *crypto.Identity, ring KeyRing, target EventMeta, publicMeta, privateMeta, data []byte, now int64) (*Event, error) {
+func NewMessageUpdate(ts *ThreadState, id Signer, ring KeyRing, target EventMeta, publicMeta, privateMeta, data []byte, now int64) (*Event, error) {
 	ev := &Event{Kind: KindMessageUpdate, Time: now}
 	ev.Control.Target = target.ID
-	at := ts.NextHeader(ev, id.UserID(), target)
+	at := ts.NextHeader(ev, id, target)
 	return ev, sealAndSign(ev, &at, id, ring, publicMeta, privateMeta, data)
 }
 
 // NewMessageDelete builds and signs a MessageDelete of target.
-func NewMessageDelete(ts *ThreadState, id *crypto.Identity, target EventMeta, now int64) (*Event, error) {
+func NewMessageDelete(ts *ThreadState, id Signer, target EventMeta, now int64) (*Event, error) {
 	ev := &Event{Kind: KindMessageDelete, Time: now, Content: &Content{}}
 	ev.Control.Target = target.ID
-	ts.NextHeader(ev, id.UserID(), target)
+	ts.NextHeader(ev, id, target)
 	return ev, ev.Sign(id)
 }
 
-func sealAndSign(ev *Event, at *Snapshot, id *crypto.Identity, ring KeyRing, publicMeta, privateMeta, data []byte) error {
+func sealAndSign(ev *Event, at *Snapshot, id Signer, ring KeyRing, publicMeta, privateMeta, data []byte) error {
 	key, ok := ring[at.KeyRef]
 	if !ok {
 		return fmt.Errorf("%w: the current thread key (epoch %d) is not available", ErrUnknownEpoch, at.Epoch)

@@ -9,9 +9,19 @@ import (
 	"github.com/weftnet/weft/crypto"
 )
 
-// WireVersion is the version of the event encoding this package writes and
-// reads. An event that starts with another version gives ErrUnknownVersion.
-const WireVersion = 1
+// WireVersion is the version of the event encoding this package writes
+// for an event signed by a device's first event in a thread (it carries
+// the device's certificate); every other event is written as version 1,
+// which is version 2 without the certificate, so events written before
+// devices keep their bytes and IDs. An event that starts with another
+// version gives ErrUnknownVersion.
+const WireVersion = 2
+
+// wireV1 is the version of events without a device certificate.
+const wireV1 = 1
+
+// MaxCertSize bounds an event's device certificate.
+const MaxCertSize = 512
 
 // Hard limits of the encoding, independent of a node's configured Limits.
 const (
@@ -54,7 +64,11 @@ func (e *Event) signedBytes(dst []byte) []byte {
 }
 
 func (e *Event) headerAndControl(dst []byte) []byte {
-	dst = append(dst, WireVersion, byte(e.Kind))
+	v := byte(wireV1)
+	if len(e.Cert) > 0 {
+		v = WireVersion
+	}
+	dst = append(dst, v, byte(e.Kind))
 	dst = append(dst, e.Thread[:]...)
 	dst = append(dst, e.Writer[:]...)
 	dst = binary.AppendUvarint(dst, e.Seq)
@@ -64,6 +78,9 @@ func (e *Event) headerAndControl(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(e.Parents)))
 	for _, p := range e.Parents {
 		dst = append(dst, p[:]...)
+	}
+	if len(e.Cert) > 0 {
+		dst = appendBytes(dst, e.Cert)
 	}
 	return e.Control.encode(dst, e.Kind)
 }
@@ -146,8 +163,8 @@ func Decode(b []byte) (*Event, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty", ErrMalformed)
 	}
-	if b[0] != WireVersion {
-		return nil, fmt.Errorf("%w: %d (this node speaks %d)", ErrUnknownVersion, b[0], WireVersion)
+	if b[0] != wireV1 && b[0] != WireVersion {
+		return nil, fmt.Errorf("%w: %d (this node speaks %d and %d)", ErrUnknownVersion, b[0], wireV1, WireVersion)
 	}
 	r := reader{b: b, off: 1}
 	e := &Event{}
@@ -170,6 +187,12 @@ func Decode(b []byte) (*Event, error) {
 		e.Parents = make([]EventID, n)
 		for i := range e.Parents {
 			r.fixed(e.Parents[i][:])
+		}
+	}
+	if b[0] == WireVersion {
+		e.Cert = r.lenBytes()
+		if r.err == nil && (len(e.Cert) == 0 || len(e.Cert) > MaxCertSize) {
+			r.fail(fmt.Sprintf("device certificate of %d bytes (version 2 carries one of 1 to %d)", len(e.Cert), MaxCertSize))
 		}
 	}
 	e.Control.decode(&r, e.Kind)
@@ -269,6 +292,12 @@ func (e *Event) checkShape() error {
 	}
 	if len(e.Sig) != 0 && len(e.Sig) != crypto.SignatureSize {
 		return bad("signature of %d bytes", len(e.Sig))
+	}
+	if len(e.Cert) > 0 && e.Seq != 1 {
+		return bad("a device certificate comes with the device's first event in a thread, not sequence number %d", e.Seq)
+	}
+	if len(e.Cert) > MaxCertSize {
+		return bad("device certificate of %d bytes exceeds %d", len(e.Cert), MaxCertSize)
 	}
 	empty := Control{}
 	cont := e.Content

@@ -207,7 +207,8 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", nil, protocol.ErrMalformed},
 		{"version 0", edit(func(b []byte) []byte { b[0] = 0; return b }), protocol.ErrUnknownVersion},
-		{"version 2", edit(func(b []byte) []byte { b[0] = 2; return b }), protocol.ErrUnknownVersion},
+		{"version 3", edit(func(b []byte) []byte { b[0] = 3; return b }), protocol.ErrUnknownVersion},
+		{"version 2 without its certificate", edit(func(b []byte) []byte { b[0] = 2; return b }), protocol.ErrMalformed},
 		{"version 255", edit(func(b []byte) []byte { b[0] = 255; return b }), protocol.ErrUnknownVersion},
 		{"kind 0", edit(func(b []byte) []byte { b[1] = 0; return b }), protocol.ErrMalformed},
 		{"kind 7", edit(func(b []byte) []byte { b[1] = 7; return b }), protocol.ErrMalformed},

@@ -14,16 +14,17 @@ var (
 	ErrMalformedID    = errors.New("malformed ID")
 	ErrTooLarge       = errors.New("too large")
 	ErrBadSignature   = errors.New("bad signature")
+	ErrBadDevice      = errors.New("invalid device certificate")
 
 	ErrUnknownThread  = errors.New("unknown thread")
 	ErrMissingParents = errors.New("parents not known")
-	ErrSeqGap         = errors.New("gap in sequence")
+	ErrSeqGap         = errors.New("gap in sequence") // no longer returned: a gap is ErrMissingParents
 
 	ErrWrongThread   = errors.New("event belongs to another thread")
 	ErrBadGenesis    = errors.New("invalid thread creation")
 	ErrBadParents    = errors.New("invalid parents")
 	ErrBadLamport    = errors.New("wrong Lamport time")
-	ErrEquivocation  = errors.New("equivocation")
+	ErrEquivocation  = errors.New("equivocation") // not a rejection: counted when a fork is found (see ThreadState.RecordFork)
 	ErrNotMember     = errors.New("not a member")
 	ErrNotManager    = errors.New("not a manager")
 	ErrNotPermitted  = errors.New("not permitted by the thread policy")

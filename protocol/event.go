@@ -63,8 +63,35 @@ type Event struct {
 
 	Sig []byte
 
+	// Cert is the certificate (crypto.DeviceCert) of a device writer, in
+	// the device's first event in the thread: the writer is then the
+	// device's key and the member it writes as is the certificate's user.
+	// Later events of the device inherit that user through their chain.
+	// Empty for a user writing with its own key.
+	Cert []byte
+
 	id    EventID // cached by Seal and Decode
 	hasID bool
+}
+
+// DeviceCert parses and verifies the event's device certificate: it must
+// be signed by the user it names and certify the event's writer. It
+// returns nil, nil if the event carries none.
+func (e *Event) DeviceCert() (*crypto.DeviceCert, error) {
+	if len(e.Cert) == 0 {
+		return nil, nil
+	}
+	c, err := crypto.ParseDeviceCert(e.Cert)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadDevice, err)
+	}
+	if crypto.UserID(c.Device()) != e.Writer {
+		return nil, fmt.Errorf("%w: the certificate is for device %s, not the writer %s", ErrBadDevice, c.Device(), e.Writer)
+	}
+	if err := c.Verify(c.User()); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadDevice, err)
+	}
+	return c, nil
 }
 
 // Control is the never-pruned, kind-specific part of an event.
@@ -138,8 +165,8 @@ func (e *Event) KeyBinding() [32]byte {
 
 // Sign fills ContentHash from Content and signs the event as id. The
 // writer must be id's user.
-func (e *Event) Sign(id *crypto.Identity) error {
-	if e.Writer != id.UserID() {
+func (e *Event) Sign(id Signer) error {
+	if e.Writer != id.WriterID() {
 		return fmt.Errorf("%w: writer %s is not the signing identity", ErrBadSignature, e.Writer)
 	}
 	if e.Content == nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/weftnet/weft/crypto"
 	"github.com/weftnet/weft/protocol"
 )
 
@@ -46,6 +47,11 @@ func FuzzDecodeEvent(f *testing.F) {
 		f.Add(b)
 		f.Add(b[:len(b)/2])
 		f.Add(append(bytes.Clone(b), 0))
+	}
+	dev := device(f, "bob", "fuzz")
+	ts, _, _ := protocol.NewThreadState(mustThread(f))
+	if p, err := protocol.NewPost(ts, dev, protocol.KeyRing{ts.Current.KeyRef: crypto.ThreadKey{}}, nil, nil, []byte("x"), testTime0); err == nil {
+		f.Add(p.Encode(nil))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{protocol.WireVersion})
@@ -122,6 +128,12 @@ func FuzzDecodeEventMeta(f *testing.F) {
 		f.Add(m.AppendBinary(nil))
 	}
 	f.Add([]byte{1})
+	for _, m := range metas {
+		m.Author = uid(f, "carol")
+		f.Add(m.AppendBinary(nil))
+		f.Add(protocol.LegacyMetaBytes(&m, protocol.VersionVector{m.Writer: 1}))
+		break
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := protocol.DecodeEventMeta(b)
 		if err != nil {
@@ -185,4 +197,13 @@ func FuzzParseEventID(f *testing.F) {
 			t.Fatalf("String() = %q, parsed %q", id.String(), s)
 		}
 	})
+}
+
+// mustThread is a ThreadCreate by alice with bob as a member.
+func mustThread(tb testing.TB) *protocol.Event {
+	ev, _, err := protocol.NewThread(ident(tb, "alice"), uids(tb, "bob"), nil, protocol.DefaultPolicy(), nil, nil, testTime0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ev
 }

@@ -39,8 +39,8 @@ type UpdateInfo struct {
 func NewMessageState(post *EventMeta, at *Snapshot) MessageState {
 	o := post.Order()
 	return MessageState{
-		ID: post.ID, Author: post.Writer, Created: post.Time, Order: o,
-		Void:    at.allowed(KindMessagePost, post.Writer, true) != nil || at.Forked(post.Writer, post.Seq),
+		ID: post.ID, Author: post.User(), Created: post.Time, Order: o,
+		Void:    at.allowed(KindMessagePost, post.User(), true) != nil || at.Forked(post.Writer, post.Seq),
 		Content: post.ID, ContentOrder: o,
 	}
 }
@@ -52,7 +52,7 @@ func (m *MessageState) Apply(ev *EventMeta, at *Snapshot) bool {
 	if m.Void || m.Deleted || ev.Target != m.ID {
 		return false
 	}
-	if at.allowed(ev.Kind, ev.Writer, ev.Writer == m.Author) != nil || at.Forked(ev.Writer, ev.Seq) {
+	if at.allowed(ev.Kind, ev.User(), ev.User() == m.Author) != nil || at.Forked(ev.Writer, ev.Seq) {
 		return false
 	}
 	o := ev.Order()
@@ -62,7 +62,7 @@ func (m *MessageState) Apply(ev *EventMeta, at *Snapshot) bool {
 		if found {
 			return false
 		}
-		m.Updates = slices.Insert(m.Updates, i, UpdateInfo{Event: ev.ID, Time: ev.Time, Author: ev.Writer, Order: o})
+		m.Updates = slices.Insert(m.Updates, i, UpdateInfo{Event: ev.ID, Time: ev.Time, Author: ev.User(), Order: o})
 		if m.ContentOrder.Less(o) {
 			m.Content, m.ContentOrder = ev.ID, o
 		}

@@ -11,9 +11,13 @@ import (
 // It is local bookkeeping that a replica keeps beside the event; it is never
 // sent, since every replica derives the same from the same events.
 type EventMeta struct {
-	ID      EventID
-	Kind    Kind
-	Writer  crypto.UserID
+	ID     EventID
+	Kind   Kind
+	Writer crypto.UserID // the key that signed: the user's own, or a device's
+	// Author is the member the writer writes as, when the writer is a
+	// device (from its certificate, inherited along its chain); zero when
+	// the writer is the user's own key. See User.
+	Author  crypto.UserID
 	Seq     uint64
 	Lamport uint64
 	Time    int64
@@ -40,13 +44,25 @@ type EventMeta struct {
 // Order returns the event's position in the linear order.
 func (m *EventMeta) Order() Order { return Order{Lamport: m.Lamport, ID: m.ID} }
 
+// User returns the member the event was written as.
+func (m *EventMeta) User() crypto.UserID {
+	if m.Author.IsZero() {
+		return m.Writer
+	}
+	return m.Author
+}
+
 // metaVersion 2 keeps control heads; version 1 (a version vector of
 // control writers) is still read.
 const metaVersion = 2
 
 // AppendBinary appends m's storage encoding.
 func (m *EventMeta) AppendBinary(dst []byte) []byte {
-	dst = append(dst, metaVersion, byte(m.Kind))
+	v := byte(metaVersion)
+	if m.LegacyControl != nil {
+		v = 1 // read as version 1: written back the same way
+	}
+	dst = append(dst, v, byte(m.Kind))
 	dst = append(dst, m.ID[:]...)
 	dst = append(dst, m.Writer[:]...)
 	dst = binary.AppendUvarint(dst, m.Seq)
@@ -55,7 +71,15 @@ func (m *EventMeta) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(m.Epoch))
 	dst = append(dst, m.KeyRef[:]...)
 	dst = append(dst, m.Target[:]...)
-	return appendIDs(dst, m.Control)
+	if m.LegacyControl != nil {
+		return m.LegacyControl.AppendBinary(dst)
+	}
+	dst = appendIDs(dst, m.Control)
+	if m.Author.IsZero() {
+		return append(dst, 0)
+	}
+	dst = append(dst, 1)
+	return append(dst, m.Author[:]...)
 }
 
 // DecodeEventMeta parses AppendBinary's output.
@@ -90,6 +114,16 @@ func DecodeEventMeta(b []byte) (*EventMeta, error) {
 			if why := checkIDs(m.Control, 1<<20); why != "" {
 				r.fail("control heads " + why)
 			}
+		}
+		switch r.byte() {
+		case 0:
+		case 1:
+			r.fixed(m.Author[:])
+			if r.err == nil && m.Author.IsZero() {
+				r.fail("zero author")
+			}
+		default:
+			r.fail("bad author flag")
 		}
 	}
 	if r.err == nil && r.off != len(b) {

@@ -95,7 +95,10 @@ func (s *Snapshot) clone() Snapshot {
 
 // applyControl applies one control event to s, if its writer is allowed
 // there, and reports whether it took effect.
-func (s *Snapshot) applyControl(ev *Event, id EventID) bool {
+//
+// author is the member the event writes as (its writer, or the user of
+// the writer's device).
+func (s *Snapshot) applyControl(ev *Event, id EventID, author crypto.UserID) bool {
 	c := &ev.Control
 	switch ev.Kind {
 	case KindThreadCreate:
@@ -109,21 +112,21 @@ func (s *Snapshot) applyControl(ev *Event, id EventID) bool {
 			PublicMetaFrom:  id,
 			PrivateMetaFrom: id,
 			Version:         1,
-			Creator:         ev.Writer,
+			Creator:         author,
 			CreateTime:      ev.Time,
-			LastModifier:    ev.Writer,
+			LastModifier:    author,
 			LastModifyTime:  ev.Time,
 		}
 		return true
 	case KindThreadDelete:
-		if s.Deleted || !s.IsManager(ev.Writer) {
+		if s.Deleted || !s.IsManager(author) {
 			return false
 		}
 		s.Deleted = true
-		s.LastModifier, s.LastModifyTime = ev.Writer, ev.Time
+		s.LastModifier, s.LastModifyTime = author, ev.Time
 		return true
 	case KindThreadUpdate:
-		if s.Deleted || !s.IsManager(ev.Writer) {
+		if s.Deleted || !s.IsManager(author) {
 			return false
 		}
 		s.Users = addRemove(s.Users, c.AddUsers, c.RemoveUsers)
@@ -153,7 +156,7 @@ func (s *Snapshot) applyControl(ev *Event, id EventID) bool {
 		}
 		s.MaxEpoch = max(s.MaxEpoch, ev.Epoch)
 		s.Version++
-		s.LastModifier, s.LastModifyTime = ev.Writer, ev.Time
+		s.LastModifier, s.LastModifyTime = author, ev.Time
 		return true
 	}
 	return false

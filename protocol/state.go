@@ -27,6 +27,9 @@ func CheckEvent(ev *Event, lim Limits) error {
 	if err := CheckLimits(ev, lim); err != nil {
 		return err
 	}
+	if _, err := ev.DeviceCert(); err != nil {
+		return err
+	}
 	return ev.VerifySignature()
 }
 
@@ -90,10 +93,20 @@ func NewThreadState(ev *Event) (*ThreadState, EventMeta, error) {
 		return nil, EventMeta{}, fmt.Errorf("%w: %s is not a ThreadCreate", ErrUnknownThread, ev.Kind)
 	}
 	c := &ev.Control
+	var author crypto.UserID
+	if cert, err := ev.DeviceCert(); err != nil {
+		return nil, EventMeta{}, err
+	} else if cert != nil {
+		author = cert.User()
+	}
+	creator := ev.Writer
+	if !author.IsZero() {
+		creator = author
+	}
 	switch {
 	case len(c.AddUsers) == 0:
 		return nil, EventMeta{}, fmt.Errorf("%w: no members", ErrBadGenesis)
-	case !containsUser(c.AddManagers, ev.Writer):
+	case !containsUser(c.AddManagers, creator):
 		return nil, EventMeta{}, fmt.Errorf("%w: the creator must be a manager", ErrBadGenesis)
 	}
 	for _, m := range c.AddManagers {
@@ -109,7 +122,7 @@ func NewThreadState(ev *Event) (*ThreadState, EventMeta, error) {
 	}
 	id := ev.ID()
 	meta := EventMeta{
-		ID: id, Kind: ev.Kind, Writer: ev.Writer, Seq: 1, Lamport: 1, Time: ev.Time,
+		ID: id, Kind: ev.Kind, Writer: ev.Writer, Author: author, Seq: 1, Lamport: 1, Time: ev.Time,
 		KeyRef: id,
 	}
 	ts := &ThreadState{ID: ThreadID(id), Genesis: ev, Tips: map[crypto.UserID]Tip{}, byID: map[EventID]ControlEntry{}}
@@ -166,6 +179,15 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 	var lamport uint64
 	var heads []EventID
 	ownPrev := ev.Seq == 1
+	// The member the event writes as: a device's certificate names it in
+	// the device's first event, and each later event inherits it from its
+	// predecessor in the chain, which is among its parents.
+	var author crypto.UserID
+	if cert, err := ev.DeviceCert(); err != nil {
+		return EventMeta{}, err
+	} else if cert != nil {
+		author = cert.User()
+	}
 	for i := range parents {
 		p := &parents[i]
 		if p.ID != ev.Parents[i] {
@@ -178,7 +200,10 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 			case p.Seq >= ev.Seq:
 				return EventMeta{}, fmt.Errorf("%w: sequence number %d names the writer's event %d as a parent", ErrBadParents, ev.Seq, p.Seq)
 			case p.Seq == ev.Seq-1:
-				ownPrev = true
+				if ownPrev && p.Author != author {
+					return EventMeta{}, fmt.Errorf("%w: the writer's events %d name different users", ErrBadParents, p.Seq)
+				}
+				ownPrev, author = true, p.Author
 			}
 		}
 	}
@@ -193,10 +218,11 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 
 	id := ev.ID()
 	meta := EventMeta{
-		ID: id, Kind: ev.Kind, Writer: ev.Writer, Seq: ev.Seq, Lamport: ev.Lamport, Time: ev.Time,
+		ID: id, Kind: ev.Kind, Writer: ev.Writer, Author: author, Seq: ev.Seq, Lamport: ev.Lamport, Time: ev.Time,
 		Epoch: ev.Epoch, KeyRef: snap.KeyRef, Control: heads,
 	}
-	author := false
+	user := meta.User()
+	ownsTarget := false
 	switch ev.Kind {
 	case KindMessagePost:
 		meta.Target = id
@@ -209,13 +235,13 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 			return EventMeta{}, fmt.Errorf("%w: %s is a %s, not a message", ErrBadTarget, parents[i].ID, parents[i].Kind)
 		}
 		meta.Target = parents[i].ID
-		author = parents[i].Writer == ev.Writer
+		ownsTarget = parents[i].User() == user
 	}
-	if err := snap.allowed(ev.Kind, ev.Writer, author); err != nil {
-		return EventMeta{}, fmt.Errorf("%w: %s may not %s here", err, ev.Writer, kindVerb(ev.Kind))
+	if err := snap.allowed(ev.Kind, user, ownsTarget); err != nil {
+		return EventMeta{}, fmt.Errorf("%w: %s may not %s here", err, user, kindVerb(ev.Kind))
 	}
 	if ev.Kind == KindThreadUpdate {
-		if err := checkUpdate(&snap, ev); err != nil {
+		if err := checkUpdate(&snap, ev, user); err != nil {
 			return EventMeta{}, err
 		}
 		if ev.Control.NewEpoch {
@@ -232,10 +258,10 @@ func kindVerb(k Kind) string {
 }
 
 // checkUpdate applies the rules of a ThreadUpdate at its causal position.
-func checkUpdate(snap *Snapshot, ev *Event) error {
+func checkUpdate(snap *Snapshot, ev *Event, user crypto.UserID) error {
 	c := &ev.Control
 	next := snap.clone()
-	next.applyControl(ev, ev.ID())
+	next.applyControl(ev, ev.ID(), user)
 	switch {
 	case len(next.Managers) == 0:
 		return fmt.Errorf("%w: a thread must keep a manager", ErrBadUpdate)
@@ -329,7 +355,7 @@ func (ts *ThreadState) fold(include func(*ControlEntry) bool) Snapshot {
 	for i := range ts.Controls {
 		c := &ts.Controls[i]
 		if include(c) {
-			s.applyControl(c.Event, c.Meta.ID)
+			s.applyControl(c.Event, c.Meta.ID, c.Meta.User())
 		}
 	}
 	return s
@@ -525,7 +551,18 @@ func (ts *ThreadState) VersionVector() VersionVector {
 // the causal past its parents make (the current state, unless an
 // equivocating manager's events are in that past). The caller sets the
 // kind, time, control and content against it, then signs.
-func (ts *ThreadState) NextHeader(ev *Event, writer crypto.UserID, extra ...EventMeta) Snapshot {
+func (ts *ThreadState) NextHeader(ev *Event, writer Signer, extra ...EventMeta) Snapshot {
+	at := ts.nextHeader(ev, writer.WriterID(), extra...)
+	if ev.Seq == 1 {
+		// The writer's first event in this thread: a device says whose.
+		ev.Cert = writer.DeviceCertBytes()
+	} else {
+		ev.Cert = nil
+	}
+	return at
+}
+
+func (ts *ThreadState) nextHeader(ev *Event, writer crypto.UserID, extra ...EventMeta) Snapshot {
 	ev.Thread = ts.ID
 	ev.Writer = writer
 	ev.Seq = ts.Tips[writer].Seq + 1

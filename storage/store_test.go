@@ -687,9 +687,9 @@ func TestLoadThreads(t *testing.T) {
 			}
 			// The restored state judges the next event as the live one does.
 			var next protocol.Event
-			ts.NextHeader(&next, c.uid("bob"))
+			ts.NextHeader(&next, c.idents["bob"])
 			var wantNext protocol.Event
-			want.NextHeader(&wantNext, c.uid("bob"))
+			want.NextHeader(&wantNext, c.idents["bob"])
 			if next.Seq != wantNext.Seq || next.Lamport != wantNext.Lamport || next.Epoch != wantNext.Epoch || !slices.Equal(next.Parents, wantNext.Parents) {
 				t.Errorf("%s: next header by bob differs: %+v vs %+v", when, next, wantNext)
 			}
