@@ -147,6 +147,11 @@ func TestEarlyChildIsForwarded(t *testing.T) {
 	nb, b := netNodeWith(t, t.TempDir(), "b", hourlySync)
 	nc, c := netNodeWith(t, t.TempDir(), "c", hourlySync)
 	connect(t, nb, nc)
+	// Let the syncs on connect end first: the genesis must reach each node
+	// by Ingest below, not by one of them.
+	eventually(t, 10*time.Second, "the syncs on connect", func() bool {
+		return !nb.Metrics().LastSync.IsZero() && !nc.Metrics().LastSync.IsZero()
+	})
 	writer, _ := crypto.NewIdentityFromSeed(bytes.Repeat([]byte{0x77}, 32))
 	genesis, key, err := protocol.NewThread(writer, []crypto.UserID{b.ID(), c.ID()}, nil, protocol.DefaultPolicy(), nil, nil, time.Now().UnixMilli())
 	if err != nil {

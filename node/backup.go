@@ -69,7 +69,9 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || name == endpointFile || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") {
+		// The home's devices stay home: a restored home writes as new
+		// devices, so it never reuses the original's sequence numbers.
+		if !e.Type().IsRegular() || name == endpointFile || name == devicesFile || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".tmp") {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(n.cfg.Home, name))
@@ -95,7 +97,10 @@ func (n *Node) Backup(ctx context.Context, w io.Writer) error {
 
 // Restore creates home from a backup written by Backup. home must not
 // exist or be empty. Nothing is left behind if the backup is incomplete
-// or damaged.
+// or damaged. The restored home has the backup's users, keys, threads and
+// messages, but it is a new node: it makes a new peer key and new devices
+// of its users when it first opens, so it never reuses a sequence number
+// the original wrote (or writes) and can run beside it.
 func Restore(home string, r io.Reader) (err error) {
 	if fi, err := os.Stat(home); err == nil {
 		if !fi.IsDir() {
@@ -143,6 +148,12 @@ func Restore(home string, r io.Reader) (err error) {
 			continue
 		}
 		gotKeystore = gotKeystore || name == keystoreFile
+		if name == peerKeyFile || name == devicesFile {
+			// A restored home is a new node, with new devices of its
+			// users: it can run beside the original without sharing a
+			// peer ID or a writer's sequence numbers with it.
+			continue
+		}
 		f, err := os.OpenFile(filepath.Join(staging, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err != nil {
 			return err

@@ -75,9 +75,17 @@ func (n *Node) addIdentity(ctx context.Context, name string, id *crypto.Identity
 	}
 	n.keystore = ks
 	n.identities[u] = id
+	d, err := newDevice(id, n.cfg.Now())
+	if err == nil {
+		n.devices[u] = d
+		err = n.saveDevices()
+	}
 	n.idMu.Unlock()
+	if err != nil {
+		return crypto.UserID{}, fmt.Errorf("making this home's device of %s: %w", u, err)
+	}
 	// Give the new identity the keys already wrapped to it.
-	err := n.do(ctx, false, func(w *work) error {
+	err = n.do(ctx, false, func(w *work) error {
 		for _, ts := range n.threads {
 			n.unwrapAll(id, ts)
 		}

@@ -19,7 +19,7 @@ func (n *Node) checkData(data []byte) error {
 // SendMessage posts a message to a thread and returns its ID. The message
 // is on disk when SendMessage returns.
 func (u *User) SendMessage(ctx context.Context, t protocol.ThreadID, publicMeta, privateMeta, data []byte) (protocol.EventID, error) {
-	id, err := u.n.identity(u.id)
+	id, err := u.n.writer(u.id)
 	if err != nil {
 		return protocol.EventID{}, err
 	}
@@ -149,7 +149,7 @@ func (u *User) ListMessages(ctx context.Context, t protocol.ThreadID, p Page) (L
 // UpdateMessage replaces a message's content. Its author (or, by default
 // policy, a manager) may do so; the message's updates list grows.
 func (u *User) UpdateMessage(ctx context.Context, mid protocol.EventID, publicMeta, privateMeta, data []byte) error {
-	id, err := u.n.identity(u.id)
+	id, err := u.n.writer(u.id)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (u *User) UpdateMessage(ctx context.Context, mid protocol.EventID, publicMe
 
 // DeleteMessage deletes a message and removes its content from the store.
 func (u *User) DeleteMessage(ctx context.Context, mid protocol.EventID) error {
-	id, err := u.n.identity(u.id)
+	id, err := u.n.writer(u.id)
 	if err != nil {
 		return err
 	}

@@ -101,6 +101,7 @@ type Node struct {
 	idMu       sync.RWMutex
 	keystore   *crypto.Keystore
 	identities map[crypto.UserID]*crypto.Identity
+	devices    map[crypto.UserID]*protocol.Device // what each local user writes with here
 }
 
 const (
@@ -140,6 +141,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		identities: map[crypto.UserID]*crypto.Identity{},
 	}
 	if err := n.loadKeystore(); err != nil {
+		return nil, err
+	}
+	if err := n.loadDevices(); err != nil {
 		return nil, err
 	}
 	st, err := storage.Open(filepath.Join(cfg.Home, storeDir), storage.Options{Logger: cfg.Logger})

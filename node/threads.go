@@ -26,7 +26,7 @@ func (n *Node) checkMeta(publicMeta, privateMeta []byte) error {
 // creator is added to both) and returns its ID. A nil policy means
 // protocol.DefaultPolicy.
 func (u *User) CreateThread(ctx context.Context, users, managers []crypto.UserID, publicMeta, privateMeta []byte, policy *protocol.Policy) (protocol.ThreadID, error) {
-	id, err := u.n.identity(u.id)
+	id, err := u.n.writer(u.id)
 	if err != nil {
 		return protocol.ThreadID{}, err
 	}
@@ -92,7 +92,7 @@ func (u *User) readable(t protocol.ThreadID) (*protocol.ThreadState, error) {
 // UpdateThread changes a thread's members, managers, metadata or policy.
 // Removing a member or manager, or RotateKey, starts a new key epoch.
 func (u *User) UpdateThread(ctx context.Context, t protocol.ThreadID, ch ThreadUpdate) error {
-	id, err := u.n.identity(u.id)
+	id, err := u.n.writer(u.id)
 	if err != nil {
 		return err
 	}
@@ -180,7 +180,7 @@ func checkPolicy(p protocol.Policy) error {
 
 // DeleteThread deletes a thread and removes its content from the store.
 func (u *User) DeleteThread(ctx context.Context, t protocol.ThreadID) error {
-	id, err := u.n.identity(u.id)
+	id, err := u.n.writer(u.id)
 	if err != nil {
 		return err
 	}

@@ -63,16 +63,19 @@ type Equivocation struct {
 
 // Message is a message as a reader sees it.
 type Message struct {
-	ThreadID    protocol.ThreadID `json:"threadId"`
-	MessageID   protocol.EventID  `json:"messageId"`
-	CreateDate  int64             `json:"createDate"`
-	Author      crypto.UserID     `json:"author"`
-	PublicMeta  []byte            `json:"publicMeta"`
-	PrivateMeta []byte            `json:"privateMeta"`
-	Data        []byte            `json:"data"`
-	Updates     []MessageUpdate   `json:"updates"`
-	StatusCode  int               `json:"statusCode"`
-	Status      string            `json:"status,omitempty"`
+	ThreadID   protocol.ThreadID `json:"threadId"`
+	MessageID  protocol.EventID  `json:"messageId"`
+	CreateDate int64             `json:"createDate"`
+	Author     crypto.UserID     `json:"author"`
+	// Device is the device of the author that wrote the message (nil if
+	// the author wrote it with its own user key, as before devices).
+	Device      *crypto.DeviceID `json:"device,omitempty"`
+	PublicMeta  []byte           `json:"publicMeta"`
+	PrivateMeta []byte           `json:"privateMeta"`
+	Data        []byte           `json:"data"`
+	Updates     []MessageUpdate  `json:"updates"`
+	StatusCode  int              `json:"statusCode"`
+	Status      string           `json:"status,omitempty"`
 }
 
 // MessageUpdate records one edit of a message.

@@ -82,6 +82,10 @@ func (n *Node) messageView(user crypto.UserID, t protocol.ThreadID, ms *protocol
 		Author:     ms.Author,
 		Updates:    make([]MessageUpdate, 0, len(ms.Updates)),
 	}
+	if post, err := n.store.Meta(t, ms.ID); err == nil && post.Writer != ms.Author {
+		d := crypto.DeviceID(post.Writer)
+		m.Device = &d
+	}
 	for _, u := range ms.Updates {
 		m.Updates = append(m.Updates, MessageUpdate{Date: u.Time, Author: u.Author})
 	}
