@@ -403,5 +403,13 @@ func (n *Node) PublishRecords(ctx context.Context) error {
 	return n.net.dht.publishAll(true)
 }
 
+// DHTPeers lists the peers in the node's DHT routing table.
+func (n *Node) DHTPeers() []peer.ID {
+	if n.net == nil || n.net.dht == nil {
+		return nil
+	}
+	return n.net.dht.dht.RoutingTable().ListPeers()
+}
+
 // ErrNoDHT is returned by user lookups on a node with the DHT turned off.
 var ErrNoDHT = errors.New("the DHT is turned off on this node (dht = false)")
