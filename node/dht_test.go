@@ -22,7 +22,7 @@ import (
 // acceptAll is the validator an attacker runs: it stores anything.
 type acceptAll struct{}
 
-func (acceptAll) Validate(string, []byte) error          { return nil }
+func (acceptAll) Validate(string, []byte) error        { return nil }
 func (acceptAll) Select(string, [][]byte) (int, error) { return 0, nil }
 
 // TestDHTFindsUserAndRefusesForgery: on loopback, a bootstrap node (DHT

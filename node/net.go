@@ -89,10 +89,10 @@ type network struct {
 	reach  reach
 	// bootstrap are the configured bootstrap nodes.
 	bootstrap []peer.AddrInfo
-	mdns   mdns.Service
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	mdns      mdns.Service
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	topics  map[string]*joined
