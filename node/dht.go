@@ -58,9 +58,10 @@ type pubState struct {
 
 // memberState is what the node knows of a thread member's nodes.
 type memberState struct {
-	peers   []peer.AddrInfo
-	next    time.Time // next lookup
-	backoff time.Duration
+	peers    []peer.AddrInfo
+	next     time.Time // next lookup
+	backoff  time.Duration
+	failures int
 }
 
 // startDHT brings up the DHT on the host.
@@ -317,11 +318,18 @@ func (ud *userDHT) memberLookups() {
 			ud.mu.Lock()
 			ms := ud.members[u]
 			if err != nil {
-				ms.backoff = min(max(ms.backoff*2, 5*time.Second), 5*time.Minute)
+				// Every 5 s for the first half minute (a member's node
+				// may be finding out it is behind NAT and reserving a
+				// relay slot), then doubling up to 5 minutes.
+				ms.failures++
+				ms.backoff = 5 * time.Second
+				if ms.failures > 6 {
+					ms.backoff = min(5*time.Second<<(ms.failures-6), 5*time.Minute)
+				}
 				ms.next = time.Now().Add(ms.backoff)
 				ud.log.Debug("member not reached", "user", u, "err", err, "retry", ms.backoff)
 			} else {
-				ms.backoff = 0
+				ms.backoff, ms.failures = 0, 0
 				ms.next = time.Now().Add(ud.nn.cfg.LookupInterval)
 				ud.log.Info("reached member by DHT", "user", u, "nodes", len(ms.peers))
 			}

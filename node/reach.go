@@ -179,6 +179,7 @@ func (nn *network) watchReach() {
 		new(event.EvtHostReachableAddrsChanged),
 		new(event.EvtPeerIdentificationCompleted),
 		new(event.EvtLocalAddressesUpdated),
+		new(event.EvtPeerConnectednessChanged),
 	})
 	if err != nil {
 		nn.log.Warn("cannot follow reachability events", "err", err)
@@ -188,6 +189,7 @@ func (nn *network) watchReach() {
 	t := time.NewTicker(20 * time.Second)
 	defer t.Stop()
 	var privateSince time.Time
+	was := map[peer.ID]p2pnet.Connectedness{}
 	for {
 		select {
 		case <-nn.ctx.Done():
@@ -225,6 +227,25 @@ func (nn *network) watchReach() {
 					}
 					nn.reach.observed[a][ev.Peer] = true
 					nn.reach.mu.Unlock()
+				}
+			case event.EvtPeerConnectednessChanged:
+				nn.log.Debug("peer connectedness", "remote", ev.Peer, "now", ev.Connectedness.String())
+				if was[ev.Peer] == p2pnet.Limited && ev.Connectedness == p2pnet.Connected {
+					// Hole punching made the relayed connection direct.
+					// GossipSub attaches to the peer in a moment; a sync
+					// then picks up what was sent in between.
+					nn.log.Info("relayed peer now direct", "remote", ev.Peer)
+					p := ev.Peer
+					time.AfterFunc(3*time.Second, func() {
+						if nn.ctx.Err() == nil {
+							nn.requestSync(p)
+						}
+					})
+				}
+				if ev.Connectedness == p2pnet.NotConnected {
+					delete(was, ev.Peer)
+				} else {
+					was[ev.Peer] = ev.Connectedness
 				}
 			case event.EvtLocalAddressesUpdated:
 				nn.log.Debug("addresses updated", "addrs", nn.host.Addrs())
@@ -434,6 +455,7 @@ func (nn *network) pushToLimited() {
 	nw := nn.host.Network()
 	for _, p := range nw.Peers() {
 		if nw.Connectedness(p) == p2pnet.Limited {
+			nn.log.Debug("pushing to a relayed peer by sync", "remote", p)
 			nn.queueSync(syncReq{p: p, news: true})
 		}
 	}

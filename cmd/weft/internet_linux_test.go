@@ -230,6 +230,9 @@ func TestInternet(t *testing.T) {
 	}
 	_ = aliceID
 	t.Logf("whole test %v", time.Since(start).Round(100*time.Millisecond))
+	for name, d := range map[string]*proc{"alice": aliceD, "bob": bobD} {
+		t.Logf("%s's network log:\n%s", name, grepLines(d.stderr.String(), "reachability", "published user record", "reached member", "relay", "sync", "connectedness"))
+	}
 }
 
 func logStatus(t *testing.T, c *cli, home, name string) {
@@ -246,4 +249,18 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// grepLines keeps the lines of s that contain one of words.
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
