@@ -43,10 +43,9 @@ type userDHT struct {
 
 	wake chan struct{} // addresses or identities changed
 
-	mu        sync.Mutex
-	lastPub   map[crypto.UserID]pubState
-	members   map[crypto.UserID]*memberState
-	publishOK bool
+	mu      sync.Mutex
+	lastPub map[crypto.UserID]pubState
+	members map[crypto.UserID]*memberState
 
 	published, publishFailed, lookups, found atomic.Uint64
 }
