@@ -152,8 +152,9 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
 		topics: map[string]*joined{}, scores: map[peer.ID]float64{}, known: map[peer.ID][]ma.Multiaddr{},
 		syncing: map[peer.ID]syncState{}, syncFailures: map[peer.ID]int{}, gapTimers: map[peer.ID][]heldRef{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
-		refresh: make(chan struct{}, 1), bootstrap: bootstrap,
+		refresh: make(chan struct{}, 1),
 	}
+	nn.bootstrap = bootstrap
 	if err := nn.startPubSub(); err != nil {
 		h.Close()
 		cancel()
