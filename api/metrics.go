@@ -39,6 +39,29 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	counter("weft_gossip_dropped_total", "Gossip RPCs dropped because a peer's queue was full.", m.Gossip.DroppedRPCs)
 	counter("weft_gossip_undeliverable_total", "Gossip messages a slow subscription missed.", m.Gossip.Undeliverable)
 	counter("weft_gossip_rejected_total", "Gossip messages rejected by validation.", m.Gossip.Rejected)
+	ni := s.n.NetInfo()
+	fmt.Fprintf(w, "# HELP weft_reachability The node's reachability (1 for the current one).\n# TYPE weft_reachability gauge\n")
+	for _, r := range []string{"public", "private", "unknown"} {
+		v := 0
+		if ni.Reachability == r {
+			v = 1
+		}
+		fmt.Fprintf(w, "weft_reachability{status=%q} %d\n", r, v)
+	}
+	fmt.Fprintf(w, "# HELP weft_peers_by_path Connected peers, direct or only through a relay.\n# TYPE weft_peers_by_path gauge\n")
+	fmt.Fprintf(w, "weft_peers_by_path{path=\"direct\"} %d\nweft_peers_by_path{path=\"relayed\"} %d\n", ni.DirectPeers, ni.RelayedPeers)
+	gauge("weft_relay_reservations", "Relays this node holds a reservation on.", len(ni.Relays))
+	relaying := 0
+	if ni.RelayService {
+		relaying = 1
+	}
+	gauge("weft_relay_service", "1 while this node relays for others.", relaying)
+	gauge("weft_observed_addrs", "Distinct addresses peers see this node at.", len(ni.ObservedAddrs))
+	gauge("weft_dht_routing_table_peers", "Peers in the DHT routing table (0: DHT off or not bootstrapped).", ni.DHTPeers)
+	counter("weft_dht_records_published_total", "User records put into the DHT.", ni.RecordsPublished)
+	counter("weft_dht_record_publish_failures_total", "Failed user record publications.", ni.RecordPublishFailures)
+	counter("weft_dht_lookups_total", "User lookups in the DHT.", ni.Lookups)
+	counter("weft_dht_lookups_found_total", "User lookups that found a valid record.", ni.LookupsFound)
 	return nil
 }
 
@@ -54,6 +77,18 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 			Rejected: m.Gossip.Rejected, Ignored: m.Gossip.Ignored, Throttled: m.Gossip.Throttled,
 		},
 	}
+	ni := s.n.NetInfo()
+	st.Network = NetworkStatus{
+		Reachability: ni.Reachability, ListenAddrs: nonNil(ni.ListenAddrs), Addrs: nonNil(ni.Addrs),
+		ObservedAddrs:  []ObservedAddr{},
+		ReachableAddrs: nonNil(ni.ReachableAddrs), UnreachableAddrs: nonNil(ni.UnreachableAddrs),
+		Relays: nonNil(ni.Relays), RelayService: ni.RelayService, DHT: ni.DHT, DHTPeers: ni.DHTPeers,
+		RecordsPublished: ni.RecordsPublished, RecordPublishFailures: ni.RecordPublishFailures,
+		Lookups: ni.Lookups, LookupsFound: ni.LookupsFound, DirectPeers: ni.DirectPeers, RelayedPeers: ni.RelayedPeers,
+	}
+	for _, o := range ni.ObservedAddrs {
+		st.Network.ObservedAddrs = append(st.Network.ObservedAddrs, ObservedAddr{Addr: o.Addr, Observers: o.Observers})
+	}
 	if st.EventsRejected == nil {
 		st.EventsRejected = map[string]uint64{}
 	}
@@ -62,4 +97,11 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, st)
 	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -225,9 +225,13 @@ func (s *Server) id(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) peers(w http.ResponseWriter, r *http.Request) error {
 	out := []Peer{}
-	for _, p := range s.n.Peers() {
-		score, _ := s.n.PeerScore(p)
-		out = append(out, Peer{PeerID: p.String(), Score: score})
+	for _, pc := range s.n.PeerConns() {
+		score, _ := s.n.PeerScore(pc.Peer)
+		dir := "outbound"
+		if pc.Inbound {
+			dir = "inbound"
+		}
+		out = append(out, Peer{PeerID: pc.Peer.String(), Score: score, Relayed: pc.Relayed, Addr: pc.Addr, Direction: dir})
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -20,6 +20,12 @@ type IDResponse struct {
 type Peer struct {
 	PeerID string  `json:"peerId"`
 	Score  float64 `json:"score"`
+	// Relayed is true when the peer is reached only through a relay (a
+	// limited circuit relay v2 connection); false: a direct connection.
+	Relayed bool   `json:"relayed"`
+	Addr    string `json:"addr"` // remote address of the connection in use
+	// Direction is "inbound" (the peer dialled) or "outbound".
+	Direction string `json:"direction"`
 }
 
 // ConnectRequest is POST /v1/connect.
@@ -131,6 +137,41 @@ type Status struct {
 	HeldEvents     int               `json:"heldEvents"`     // waiting for missing parents
 	LastSync       int64             `json:"lastSync"`       // Unix ms of the last completed sync; 0: none yet
 	Gossip         GossipStatus      `json:"gossip"`
+	Network        NetworkStatus     `json:"network"`
+}
+
+// NetworkStatus is the node's place on the network (see docs/design-net.md).
+type NetworkStatus struct {
+	// Reachability is public, private or unknown (AutoNAT, or forced).
+	Reachability string   `json:"reachability"`
+	ListenAddrs  []string `json:"listenAddrs"`
+	// Addrs are the addresses the node advertises (including relayed ones).
+	Addrs []string `json:"addrs"`
+	// ObservedAddrs are this node's addresses as its peers see them.
+	ObservedAddrs []ObservedAddr `json:"observedAddrs"`
+	// ReachableAddrs and UnreachableAddrs are AutoNAT v2's verdicts.
+	ReachableAddrs   []string `json:"reachableAddrs"`
+	UnreachableAddrs []string `json:"unreachableAddrs"`
+	// Relays are the relays (peer IDs) this node holds a reservation on.
+	Relays       []string `json:"relays"`
+	RelayService bool     `json:"relayService"` // relaying for others now
+	DHT          string   `json:"dht"`          // off, client or server
+	DHTPeers     int      `json:"dhtPeers"`     // routing table size
+	// RecordsPublished counts user records put into the DHT since start;
+	// Lookups and LookupsFound count user lookups and those that found a
+	// record.
+	RecordsPublished      uint64 `json:"recordsPublished"`
+	RecordPublishFailures uint64 `json:"recordPublishFailures"`
+	Lookups               uint64 `json:"lookups"`
+	LookupsFound          uint64 `json:"lookupsFound"`
+	DirectPeers           int    `json:"directPeers"`
+	RelayedPeers          int    `json:"relayedPeers"`
+}
+
+// ObservedAddr is an address peers see the node at, and how many saw it.
+type ObservedAddr struct {
+	Addr      string `json:"addr"`
+	Observers int    `json:"observers"`
 }
 
 // GossipStatus counts what gossip dropped, rejected or ignored since start.

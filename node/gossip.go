@@ -447,6 +447,7 @@ func (nn *network) publish(ev *protocol.Event) {
 	case nn.pubWake <- struct{}{}:
 	default:
 	}
+	nn.pushToLimited() // peers reached only through a relay get it by sync
 }
 
 // publisher gossips local events in the order they were stored: on their

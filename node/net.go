@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -42,6 +45,26 @@ type NetworkConfig struct {
 	// SyncInterval is how often the node reconciles with every connected
 	// peer (default 30s); it also does on connect and on a gap.
 	SyncInterval time.Duration
+
+	// Bootstrap are weft nodes (full multiaddrs) that seed the DHT and
+	// relay for this node when it is private; they are dialled and kept
+	// like Peers.
+	Bootstrap []string
+	// NoDHT turns the DHT off: no user records are published or looked
+	// up (LAN discovery, Peers and Bootstrap still work).
+	NoDHT bool
+	// Reachability forces "public" or "private"; empty (or "auto") lets
+	// AutoNAT find out.
+	Reachability string
+	// RelayService is "auto" (default: relay for others while AutoNAT
+	// finds the node public), "on" (always; implies Reachability public
+	// unless set) or "off".
+	RelayService string
+	// NoPortMap turns off UPnP / NAT-PMP port mapping.
+	NoPortMap bool
+	// LookupInterval is how often members already reached are looked up
+	// again in the DHT (default 10m); unreachable ones are retried sooner.
+	LookupInterval time.Duration
 }
 
 // DefaultListen is where a node listens when NetworkConfig.Listen is empty.
@@ -62,10 +85,14 @@ type network struct {
 	ps     *pubsub.PubSub
 	gater  *gater
 	tracer *dropTracer
-	mdns   mdns.Service
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	dht    *userDHT // nil with NoDHT
+	reach  reach
+	// bootstrap are the configured bootstrap nodes.
+	bootstrap []peer.AddrInfo
+	mdns      mdns.Service
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	topics  map[string]*joined
@@ -90,21 +117,37 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 	if len(cfg.Listen) == 0 {
 		cfg.Listen = DefaultListen
 	}
+	if cfg.LookupInterval == 0 {
+		cfg.LookupInterval = defaultLookupInterval
+	}
+	if err := checkReachConfig(&cfg); err != nil {
+		return err
+	}
+	bootstrap, err := parseAddrInfos(cfg.Bootstrap)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
 	key, err := loadPeerKey(filepath.Join(n.cfg.Home, peerKeyFile))
 	if err != nil {
 		return err
 	}
 	g := &gater{blocked: map[peer.ID]bool{}}
-	h, err := libp2p.New(
+	var hostRef atomic.Pointer[host.Host]
+	opts := append([]libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.Listen...),
 		libp2p.ConnectionGater(g),
 		libp2p.UserAgent("weft"),
-	)
+	}, reachOptions(cfg, bootstrap, &hostRef)...)
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return fmt.Errorf("starting the libp2p host: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	hostRef.Store(&h)
+	// Sync streams and dials may use limited (relayed) connections: where
+	// a relay is the only path, sync carries the events (GossipSub itself
+	// keeps to direct connections).
+	ctx, cancel := context.WithCancel(p2pnet.WithAllowLimitedConn(context.Background(), "weft"))
 	nn := &network{
 		n: n, cfg: cfg, log: n.log.With("peer", h.ID().String()), host: h, gater: g,
 		tracer: &dropTracer{}, ctx: ctx, cancel: cancel,
@@ -112,6 +155,7 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		syncing: map[peer.ID]syncState{}, syncFailures: map[peer.ID]int{}, gapTimers: map[peer.ID][]heldRef{}, pubWake: make(chan struct{}, 1), syncWake: make(chan syncReq, 256),
 		refresh: make(chan struct{}, 1), penalties: newPenalties(time.Now),
 	}
+	nn.bootstrap = bootstrap
 	if err := nn.startPubSub(); err != nil {
 		h.Close()
 		cancel()
@@ -123,7 +167,15 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 	})
 	n.net = nn
 	nn.loadKnownPeers()
-	for _, f := range []func(){nn.publisher, nn.syncScheduler, nn.topicRefresher, nn.keepConnected} {
+	if !cfg.NoDHT {
+		if err := nn.startDHT(bootstrap); err != nil {
+			h.Close()
+			cancel()
+			n.net = nil
+			return err
+		}
+	}
+	for _, f := range []func(){nn.publisher, nn.syncScheduler, nn.topicRefresher, nn.keepConnected, nn.watchReach} {
 		nn.wg.Add(1)
 		go func() { defer nn.wg.Done(); f() }()
 	}
@@ -135,13 +187,17 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 		}
 	}
 	nn.refreshTopics()
-	nn.log.Info("network up", "addrs", h.Addrs(), "serve", len(cfg.Serve))
+	nn.log.Info("network up", "addrs", h.Addrs(), "serve", len(cfg.Serve), "dht", !cfg.NoDHT, "bootstrap", len(bootstrap),
+		"reachability", cmp.Or(cfg.Reachability, "auto"), "relay_service", cfg.RelayService)
 	return nil
 }
 
 func (nn *network) close() {
 	if nn.mdns != nil {
 		nn.mdns.Close()
+	}
+	if nn.dht != nil {
+		nn.dht.close()
 	}
 	nn.cancel()
 	nn.host.Close()
@@ -231,7 +287,7 @@ func (nn *network) keepConnected() {
 }
 
 func (nn *network) dialPeers() {
-	var targets []peer.AddrInfo
+	targets := slices.Clone(nn.bootstrap)
 	for _, s := range nn.cfg.Peers {
 		ai, err := peer.AddrInfoFromString(s)
 		if err != nil {
@@ -246,7 +302,8 @@ func (nn *network) dialPeers() {
 	}
 	nn.mu.Unlock()
 	for _, ai := range targets {
-		if ai.ID == nn.host.ID() || nn.host.Network().Connectedness(ai.ID) == p2pnet.Connected || nn.gater.isBlocked(ai.ID) {
+		c := nn.host.Network().Connectedness(ai.ID)
+		if ai.ID == nn.host.ID() || c == p2pnet.Connected || c == p2pnet.Limited || nn.gater.isBlocked(ai.ID) {
 			continue
 		}
 		go func(ai peer.AddrInfo) {
@@ -374,10 +431,22 @@ func (n *Node) Addrs() []string {
 	return out
 }
 
-// Connect dials a peer by its full multiaddr (.../p2p/PEERID).
+// Connect dials a peer by its full multiaddr (.../p2p/PEERID), or a
+// user's nodes by user ID (weft1...), found through the DHT.
 func (n *Node) Connect(ctx context.Context, addr string) error {
 	if n.net == nil {
 		return errOffline
+	}
+	if strings.HasPrefix(addr, "weft1") {
+		u, err := crypto.ParseUserID(addr)
+		if err != nil {
+			return fmt.Errorf("%w: user ID %q: %w", ErrBadInput, addr, err)
+		}
+		if n.net.dht == nil {
+			return ErrNoDHT
+		}
+		_, err = n.net.dht.dialUser(p2pnet.WithAllowLimitedConn(ctx, "weft"), u)
+		return err
 	}
 	if !strings.Contains(addr, "/p2p/") {
 		return fmt.Errorf("%w: peer address %q must end in /p2p/PEERID", ErrBadInput, addr)
@@ -386,7 +455,25 @@ func (n *Node) Connect(ctx context.Context, addr string) error {
 	if err != nil {
 		return fmt.Errorf("%w: peer address %q: %w", ErrBadInput, addr, err)
 	}
-	return n.net.host.Connect(ctx, *ai)
+	return n.net.host.Connect(p2pnet.WithAllowLimitedConn(ctx, "weft"), *ai)
+}
+
+// parseAddrInfos parses full multiaddrs (.../p2p/PEERID), merging the
+// addresses of one peer.
+func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, s := range addrs {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return nil, fmt.Errorf("%w: peer address %q: %w", ErrBadInput, s, err)
+		}
+		if i := slices.IndexFunc(out, func(o peer.AddrInfo) bool { return o.ID == ai.ID }); i >= 0 {
+			out[i].Addrs = append(out[i].Addrs, ai.Addrs...)
+			continue
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
 }
 
 // Peers lists the connected peers.

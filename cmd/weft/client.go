@@ -106,7 +106,11 @@ func cmdPeers(e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "no peers connected")
 	}
 	for _, p := range ps {
-		fmt.Fprintf(e.stdout, "%s  score %.1f\n", p.PeerID, p.Score)
+		path := "direct"
+		if p.Relayed {
+			path = "relayed"
+		}
+		fmt.Fprintf(e.stdout, "%s  %-7s  %-8s  score %.1f  %s\n", p.PeerID, path, p.Direction, p.Score, p.Addr)
 	}
 	return nil
 }
@@ -144,12 +148,36 @@ func cmdStatus(e *env, args []string) error {
 	}
 	g := st.Gossip
 	fmt.Fprintf(e.stdout, "gossip         dropped %d, undeliverable %d, rejected %d, ignored %d, throttled %d\n", g.DroppedRPCs, g.Undeliverable, g.Rejected, g.Ignored, g.Throttled)
+	nw := st.Network
+	relaying := "no"
+	if nw.RelayService {
+		relaying = "yes"
+	}
+	fmt.Fprintf(e.stdout, "reachability   %s\npeers by path  %d direct, %d relayed\nrelay service  %s\ndht            %s, %d peers in routing table, %d records published (%d failed), %d of %d lookups found\n",
+		nw.Reachability, nw.DirectPeers, nw.RelayedPeers, relaying, nw.DHT, nw.DHTPeers, nw.RecordsPublished, nw.RecordPublishFailures, nw.LookupsFound, nw.Lookups)
+	list := func(label string, vals []string) {
+		if len(vals) == 0 {
+			fmt.Fprintf(e.stdout, "%-14s none\n", label)
+		}
+		for _, v := range vals {
+			fmt.Fprintf(e.stdout, "%-14s %s\n", label, v)
+			label = ""
+		}
+	}
+	list("listen", nw.ListenAddrs)
+	list("advertised", nw.Addrs)
+	var observed []string
+	for _, o := range nw.ObservedAddrs {
+		observed = append(observed, fmt.Sprintf("%s (seen by %d)", o.Addr, o.Observers))
+	}
+	list("observed", observed)
+	list("relays", nw.Relays)
 	return nil
 }
 
 func cmdConnect(e *env, args []string) error {
-	fs, c := newFlags(e, "connect", "MULTIADDR")
-	pos, err := parseN(fs, args, 1, "one multiaddr ending in /p2p/PEERID")
+	fs, c := newFlags(e, "connect", "MULTIADDR | USERID")
+	pos, err := parseN(fs, args, 1, "one multiaddr ending in /p2p/PEERID, or a user ID (weft1...) to find through the DHT")
 	if err != nil {
 		return err
 	}

@@ -153,12 +153,17 @@ func cmdDaemon(e *env, args []string) error {
 	fs, c := newFlags(e, "daemon", "[flags]")
 	var sec secrets
 	sec.flags(fs)
-	var listen, peers, serve multi
+	var listen, peers, serve, bootstrap multi
 	fs.Var(&listen, "listen", "libp2p listen `multiaddr` (repeatable; overrides the config file)")
 	fs.Var(&peers, "peer", "peer `multiaddr` to dial at start and keep (repeatable)")
 	fs.Var(&serve, "serve", "serve this `user ID` as a bridge (repeatable)")
 	apiAddr := fs.String("api", "", "local API `host:port` (port 0 picks a free one; default from config, 127.0.0.1:0)")
 	noMDNS := fs.Bool("no-mdns", false, "turn off LAN discovery")
+	fs.Var(&bootstrap, "bootstrap", "bootstrap node `multiaddr`: seeds the DHT and relays when this node is behind NAT (repeatable)")
+	noDHT := fs.Bool("no-dht", false, "turn off the DHT (no user records published or looked up)")
+	reachability := fs.String("reachability", "", "auto, public or private (default from config, auto: AutoNAT finds out)")
+	relayService := fs.String("relay-service", "", "relay for NATed nodes: auto (while public), on or off")
+	noPortMap := fs.Bool("no-port-map", false, "do not ask the router for a port mapping (UPnP / NAT-PMP)")
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
 	if _, err := parseN(fs, args, 0, ""); err != nil {
@@ -190,6 +195,19 @@ func cmdDaemon(e *env, args []string) error {
 	if *noMDNS {
 		cfg.MDNS = false
 	}
+	cfg.Bootstrap = append(cfg.Bootstrap, bootstrap...)
+	if *noDHT {
+		cfg.DHT = false
+	}
+	if *reachability != "" {
+		cfg.Reachability = *reachability
+	}
+	if *relayService != "" {
+		cfg.RelayService = *relayService
+	}
+	if *noPortMap {
+		cfg.PortMapping = false
+	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
 	}
@@ -217,6 +235,8 @@ func cmdDaemon(e *env, args []string) error {
 		Limits: protocol.Limits{MaxData: cfg.MaxData, MaxMeta: cfg.MaxMeta},
 		Network: &node.NetworkConfig{
 			Listen: cfg.Listen, Peers: cfg.Peers, Serve: served, NoMDNS: !cfg.MDNS, SyncInterval: cfg.SyncInterval,
+			Bootstrap: cfg.Bootstrap, NoDHT: !cfg.DHT, Reachability: cfg.Reachability, RelayService: cfg.RelayService,
+			NoPortMap: !cfg.PortMapping,
 		},
 	}
 	encrypted, err := crypto.KeystoreIsEncrypted(filepath.Join(home, "keystore.json"))

@@ -44,7 +44,7 @@ func commands() []command {
 		{"status", "", "show the node's health: peers, threads, events, sync", cmdStatus},
 		{"backup", "FILE", "write a backup of the running node's home (keys included) to FILE", cmdBackup},
 		{"restore", "FILE", "create the home (--home) from a backup FILE", cmdRestore},
-		{"connect", "MULTIADDR", "connect to a peer", cmdConnect},
+		{"connect", "MULTIADDR|USERID", "connect to a peer, or to a user's nodes found through the DHT", cmdConnect},
 		{"thread", "create|list|get|update|delete ...", "manage threads", cmdThread},
 		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]", "send a message", cmdSend},
 		{"messages", "THREAD [--limit N] [--skip N] [--desc] [--last-id ID]", "list a thread's messages", cmdMessages},

@@ -28,6 +28,12 @@ type Config struct {
 	MaxData      int
 	MaxMeta      int
 	SyncInterval time.Duration
+	// Internet reach (see docs/design-net.md).
+	Bootstrap    []string
+	DHT          bool
+	Reachability string // auto, public or private
+	RelayService string // auto, on or off
+	PortMapping  bool
 }
 
 // Default returns the defaults that a missing setting takes.
@@ -41,6 +47,10 @@ func Default() Config {
 		MaxData:      512 << 10,
 		MaxMeta:      16 << 10,
 		SyncInterval: 30 * time.Second,
+		DHT:          true,
+		Reachability: "auto",
+		RelayService: "auto",
+		PortMapping:  true,
 	}
 }
 
@@ -77,6 +87,27 @@ max_meta = 16384
 
 # How often to reconcile with every connected peer.
 sync_interval = 30s
+
+# Internet reach. Bootstrap nodes (full multiaddrs, typically an always-on
+# bridge) seed the weft DHT and relay for this node when it is behind NAT.
+# bootstrap = /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW...
+
+# The DHT publishes, for each local user, a record signed by the user's key
+# that maps the user ID to this node's peer ID and addresses (so others
+# find it by user ID), and looks up the members of this node's threads.
+# false keeps the node to LAN discovery, peers and bootstrap nodes.
+dht = true
+
+# auto lets AutoNAT find out whether this node is publicly reachable;
+# public or private forces it.
+reachability = auto
+
+# Relay for NATed nodes: auto (while publicly reachable), on (always; the
+# node then counts itself public), off.
+relay_service = auto
+
+# Ask the router for a port mapping (UPnP / NAT-PMP).
+port_mapping = true
 `
 
 // Load reads the file at path; a missing file gives the defaults.
@@ -126,6 +157,28 @@ func Parse(r io.Reader) (Config, error) {
 			list(&c.Peers)
 		case "serve":
 			list(&c.Serve)
+		case "bootstrap":
+			list(&c.Bootstrap)
+		case "dht", "port_mapping":
+			v, err := strconv.ParseBool(value)
+			if err != nil {
+				return c, bad(err)
+			}
+			if key == "dht" {
+				c.DHT = v
+			} else {
+				c.PortMapping = v
+			}
+		case "reachability":
+			if !oneOf(value, "auto", "public", "private") {
+				return c, bad(fmt.Errorf("want auto, public or private, not %q", value))
+			}
+			c.Reachability = value
+		case "relay_service":
+			if !oneOf(value, "auto", "on", "off") {
+				return c, bad(fmt.Errorf("want auto, on or off, not %q", value))
+			}
+			c.RelayService = value
 		case "api":
 			c.API = value
 		case "mdns":

@@ -31,3 +31,18 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInternetReach(t *testing.T) {
+	c, err := Parse(strings.NewReader("bootstrap = /ip4/11.0.0.1/tcp/4001/p2p/a\nbootstrap = /ip4/11.0.0.2/tcp/4001/p2p/b\ndht = false\nreachability = public\nrelay_service = on\nport_mapping = false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Bootstrap) != 2 || c.DHT || c.Reachability != "public" || c.RelayService != "on" || c.PortMapping {
+		t.Fatalf("%+v", c)
+	}
+	for _, bad := range []string{"dht = sometimes", "reachability = maybe", "relay_service = yes", "port_mapping = 2"} {
+		if _, err := Parse(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line 1") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
