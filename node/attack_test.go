@@ -7,9 +7,10 @@ package node_test
 // are scaled to run in seconds; -attack.long runs the issue's full loads.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,5 +125,121 @@ func TestStrangerSyncAnswerIsNotTrusted(t *testing.T) {
 	checkLatency(t, base, during)
 }
 
-var _ = bytes.Equal
-var _ = fmt.Sprint
+// visible is the set of messages u sees in th.
+func visible(u *node.User, th protocol.ThreadID) map[protocol.EventID]node.Message {
+	l, err := u.ListMessages(context.Background(), th, node.Page{})
+	if err != nil {
+		return nil
+	}
+	out := map[protocol.EventID]node.Message{}
+	for _, m := range l.Items {
+		out[m.MessageID] = m
+	}
+	return out
+}
+
+// TestEquivocationDoesNotSplit (issue 8, finding 2): member M (a key the
+// test holds, no node) signs two different posts with one sequence
+// number, one ingested only by a, the other only by b. Then every honest
+// member posts 10 messages. Every node ends with all 30, the same events
+// in the same order, both of M's versions as evidence, and M flagged in
+// the thread; no honest peer is penalised for forwarding either version.
+//
+// On main (30 s: the waits time out):
+//
+//	timed out: a sees a 10/10 b 0/10 c 10/10; b sees a 0/10 b 10/10 c 10/10; c sees a 0/10 b 10/10 c 10/10
+//	a, b and c disagree: a: 22 events (hash a6391392); b: 22 events (hash 4205a948); c: 22 events (hash 4205a948)
+//	a does not hold M's version for b
+//	a shows equivocations [] (<nil>), want [{weft1v2nprdrjmz... 1}]
+//	b does not hold M's version for a
+//	... (and the same for c, which got b's version by sync)
+//
+// (c's posts reach a because c posted before it had either version.)
+func TestEquivocationDoesNotSplit(t *testing.T) {
+	ctx := context.Background()
+	ns := map[string]*node.Node{}
+	us := map[string]*node.User{}
+	for _, name := range []string{"a", "b", "c"} {
+		ns[name], us[name] = netNode(t, t.TempDir(), name)
+	}
+	connect(t, ns["a"], ns["b"])
+	connect(t, ns["b"], ns["c"])
+	connect(t, ns["a"], ns["c"])
+	m := identity(t, 0x4d)
+	th, err := us["a"].CreateThread(ctx, []crypto.UserID{us["b"].ID(), us["c"].ID(), m.UserID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		eventually(t, 15*time.Second, "everyone to have the thread", func() bool { return hasThread(u, th) })
+	}
+	ts := threadState(t, ns["a"], th)
+	ring := protocol.KeyRing{}
+	if k, err := protocol.UnwrapKeys(ring, ts.Genesis, m); k != 1 {
+		t.Fatalf("M unwraps %d keys: %v", k, err)
+	}
+	var versions []*protocol.Event
+	for i, to := range []string{"a", "b"} {
+		ev, err := protocol.NewPost(ts, m, ring, nil, nil, []byte("M's version for "+to), time.Now().UnixMilli()+int64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ingest(t, ns[to], ev)
+		versions = append(versions, ev)
+	}
+	seq := versions[0].Seq
+
+	sent := map[string][]protocol.EventID{}
+	for i := range 10 {
+		for _, name := range []string{"a", "b", "c"} {
+			sent[name] = append(sent[name], mustSend(t, us[name], th, fmt.Sprintf("%s %d", name, i)))
+		}
+	}
+	report := func() (string, bool) {
+		var parts []string
+		all := true
+		for _, to := range []string{"a", "b", "c"} {
+			vis := visible(us[to], th)
+			part := to + " sees"
+			for _, from := range []string{"a", "b", "c"} {
+				k := 0
+				for _, id := range sent[from] {
+					if _, ok := vis[id]; ok {
+						k++
+					}
+				}
+				all = all && k == 10
+				part += fmt.Sprintf(" %s %d/10", from, k)
+			}
+			parts = append(parts, part)
+		}
+		return strings.Join(parts, "; "), all
+	}
+	if !within(15*time.Second, func() bool { _, ok := report(); return ok }) {
+		r, _ := report()
+		t.Errorf("timed out: %s", r)
+	}
+	if !converged(t, 10*time.Second, th, ns["a"], ns["b"], ns["c"]) {
+		t.Errorf("a, b and c disagree: %s", orderCounts(t, th, ns))
+	}
+	want := []node.Equivocation{{Writer: m.UserID(), Seq: seq}}
+	for _, name := range []string{"a", "b", "c"} {
+		for i, v := range versions {
+			if ok, _ := ns[name].Store().Has(th, v.ID()); !ok {
+				t.Errorf("%s does not hold M's version for %s", name, []string{"a", "b"}[i])
+			}
+		}
+		got, err := us[name].GetThread(ctx, th)
+		if err != nil || !slices.Equal(got.Equivocations, want) {
+			t.Errorf("%s shows equivocations %v (%v), want %v", name, got.Equivocations, err, want)
+		}
+		for other, n := range ns {
+			if other == name {
+				continue
+			}
+			if s, ok := ns[name].PeerScore(peerOf(n)); !ok || s < 0 {
+				t.Errorf("%s scores honest %s %.2f (known: %v); want >= 0", name, other, s, ok)
+			}
+		}
+	}
+}
