@@ -330,3 +330,97 @@ func TestStrangerFloodIsPenalised(t *testing.T) {
 	}
 	checkLatency(t, base, during)
 }
+
+// TestRemovedMemberCannotFillDisks (issue 8, finding 4): manager A removes
+// member M at node a; M, with its key and a bare host in the mesh of b
+// and c, then publishes posts of 128 KiB whose parents are the heads from
+// before the removal (concurrent with it, as if M had not seen it). On
+// every replica M's void posts keep at most 1 MiB of content, none of
+// them is shown, M's sender gains no score for them, and the replicas
+// agree.
+//
+// On main (100 posts; 400 with -attack.long), 3.5 s:
+//
+//	a keeps 13115200 bytes of content of M's 100 void posts, want <= 1 MiB
+//	b keeps 13115200 bytes of content of M's 100 void posts, want <= 1 MiB
+//	c keeps 13115200 bytes of content of M's 100 void posts, want <= 1 MiB
+//	b scores M's sender 49.64, up from 0.00 before the posts
+//	c scores M's sender 49.64, up from 0.00 before the posts
+//
+// (None was shown, and the replicas agreed: on main they all keep all.)
+func TestRemovedMemberCannotFillDisks(t *testing.T) {
+	ctx := context.Background()
+	ns := map[string]*node.Node{}
+	us := map[string]*node.User{}
+	for _, name := range []string{"a", "b", "c"} {
+		ns[name], us[name] = netNode(t, t.TempDir(), name)
+	}
+	connect(t, ns["a"], ns["b"])
+	connect(t, ns["b"], ns["c"])
+	connect(t, ns["a"], ns["c"])
+	m := identity(t, 0x4e)
+	th, err := us["a"].CreateThread(ctx, []crypto.UserID{us["b"].ID(), us["c"].ID(), m.UserID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSend(t, us["a"], th, "before")
+	for _, u := range us {
+		eventually(t, 15*time.Second, "everyone to have the thread and its message", func() bool { return messageCount(u, th) == 1 })
+	}
+	ts := threadState(t, ns["a"], th) // the heads before the removal, as M saw them
+	ring := protocol.KeyRing{}
+	if k, err := protocol.UnwrapKeys(ring, ts.Genesis, m); k != 1 {
+		t.Fatalf("M unwraps %d keys: %v", k, err)
+	}
+	topic := protocol.ThreadTopic(th)
+	att := newAttackerHost(t)
+	att.connect(ns["b"])
+	att.connect(ns["c"])
+	att.inMesh(topic, ns["b"], ns["c"])
+
+	if err := us["a"].UpdateThread(ctx, th, node.ThreadUpdate{RemoveUsers: []crypto.UserID{m.UserID()}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range us {
+		eventually(t, 15*time.Second, "everyone to see M removed", func() bool {
+			got, err := u.GetThread(ctx, th)
+			return err == nil && !slices.Contains(got.Users, m.UserID())
+		})
+	}
+	scoreBefore := map[string]float64{}
+	for _, name := range []string{"b", "c"} {
+		scoreBefore[name], _ = ns[name].PeerScore(att.id())
+	}
+	posts := writeChain(t, ts, m, ring, load(100, 400), 128<<10, "void")
+	for _, ev := range posts {
+		att.publish(topic, ev.Encode(nil))
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !converged(t, 20*time.Second, th, ns["a"], ns["b"], ns["c"]) {
+		t.Errorf("the replicas disagree: %s", orderCounts(t, th, ns))
+	}
+	for _, name := range []string{"a", "b", "c"} {
+		kept := 0
+		for _, ev := range posts {
+			got, err := ns[name].Store().Event(th, ev.ID())
+			if err != nil || got.Content == nil {
+				continue
+			}
+			kept += len(got.Content.PublicMeta) + len(got.Content.PrivateMeta) + len(got.Content.Data)
+		}
+		if kept > 1<<20 {
+			t.Errorf("%s keeps %d bytes of content of M's %d void posts, want <= 1 MiB", name, kept, len(posts))
+		}
+		for _, msg := range visible(us[name], th) {
+			if msg.Author == m.UserID() {
+				t.Errorf("%s shows M's void post %s", name, msg.MessageID)
+			}
+		}
+	}
+	// Time in the mesh alone adds 0.01 a second; a first delivery adds 1.
+	for _, name := range []string{"b", "c"} {
+		if s, _ := ns[name].PeerScore(att.id()); s > scoreBefore[name]+1 {
+			t.Errorf("%s scores M's sender %.2f, up from %.2f before the posts", name, s, scoreBefore[name])
+		}
+	}
+}
