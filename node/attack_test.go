@@ -424,3 +424,39 @@ func TestRemovedMemberCannotFillDisks(t *testing.T) {
 		}
 	}
 }
+
+// TestInboxTopicDelivers (issue 8, finding 5): a creates a thread with
+// user B of node b. a and b are not connected (each blocks the other); the
+// only path between them is R, a plain GossipSub host (no /weft/sync)
+// subscribed to B's inbox topic. b learns of the thread through the inbox
+// within seconds.
+//
+// On main, 7 s:
+//
+//	b did not get the thread within 5s (the relay got 0 messages on B's inbox)
+//
+// a publishes the ThreadCreate on the thread topic first, and then on the
+// inbox with the same message ID, which pubsub drops as already seen.
+func TestInboxTopicDelivers(t *testing.T) {
+	ctx := context.Background()
+	na, a := netNode(t, t.TempDir(), "a")
+	nb, b := netNode(t, t.TempDir(), "b")
+	na.Block(peerOf(nb))
+	nb.Block(peerOf(na))
+	relay := newAttackerHost(t)
+	inbox := protocol.InboxTopic(b.ID())
+	relay.join(inbox)
+	relay.connect(na)
+	relay.connect(nb)
+	relay.inMesh(inbox, nb) // and a has heard that the relay is on b's inbox
+	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID()}, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !within(5*time.Second, func() bool { return hasThread(b, th) }) {
+		t.Errorf("b did not get the thread within 5s (the relay got %d messages on B's inbox)", relay.received.Load())
+	}
+	if slices.Contains(na.Peers(), peerOf(nb)) {
+		t.Error("a and b were connected: the test proves nothing")
+	}
+}

@@ -58,6 +58,9 @@ type attacker struct {
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
 	syncs  atomic.Int32 // sync streams answered
+	// received counts the messages that reached it from others, on all
+	// its topics.
+	received atomic.Int64
 }
 
 func newAttackerHost(t *testing.T) *attacker {
@@ -99,8 +102,12 @@ func (a *attacker) join(name string) *pubsub.Topic {
 	}
 	go func() {
 		for {
-			if _, err := sub.Next(a.ctx); err != nil {
+			m, err := sub.Next(a.ctx)
+			if err != nil {
 				return
+			}
+			if m.ReceivedFrom != a.host.ID() {
+				a.received.Add(1)
 			}
 		}
 	}()
