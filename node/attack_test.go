@@ -460,3 +460,53 @@ func TestInboxTopicDelivers(t *testing.T) {
 		t.Error("a and b were connected: the test proves nothing")
 	}
 }
+
+// TestGapRepairedFromAnyPeer (issue 8, finding 6): b gets, from R, a plain
+// GossipSub host that does not speak /weft/sync, an event whose parent b
+// lacks; c, connected to b, has the parent. Periodic sync is an hour away
+// and the connect-time syncs are over before the gap opens, so only gap
+// repair can bring the parent: b ends with both within seconds.
+//
+// On main, 7 s:
+//
+//	b stores 0 of the 2 events within 5s (parent: false, child: false; 1 held)
+//	b shows 0 messages, want 2
+//
+// b asks only R, the forwarder, which cannot answer.
+func TestGapRepairedFromAnyPeer(t *testing.T) {
+	nb, b := netNodeWith(t, t.TempDir(), "b", hourlySync)
+	nc, c := netNodeWith(t, t.TempDir(), "c", hourlySync)
+	w := identity(t, 0x77) // the writer: a member with no node here
+	genesis, key, err := protocol.NewThread(w, []crypto.UserID{b.ID(), c.ID()}, nil, protocol.DefaultPolicy(), nil, nil, time.Now().UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, nb, genesis)
+	ingest(t, nc, genesis)
+	connect(t, nb, nc)
+	eventually(t, 10*time.Second, "the connect-time syncs", func() bool {
+		return !nb.Metrics().LastSync.IsZero() && !nc.Metrics().LastSync.IsZero()
+	})
+	ts, gm, _ := protocol.NewThreadState(genesis)
+	evs := writeChain(t, ts, w, protocol.KeyRing{gm.ID: key}, 2, 64, "gap")
+	parent, child := evs[0], evs[1]
+	ingest(t, nc, parent) // c has it; b does not, and no one gossips it
+	relay := newAttackerHost(t)
+	topic := protocol.ThreadTopic(ts.ID)
+	relay.connect(nb)
+	relay.inMesh(topic, nb)
+	relay.publish(topic, child.Encode(nil))
+	has := func(ev *protocol.Event) bool { ok, _ := nb.Store().Has(ts.ID, ev.ID()); return ok }
+	if !within(5*time.Second, func() bool { return has(parent) && has(child) }) {
+		k := 0
+		for _, ev := range evs {
+			if has(ev) {
+				k++
+			}
+		}
+		t.Errorf("b stores %d of the 2 events within 5s (parent: %v, child: %v; %d held)", k, has(parent), has(child), nb.Metrics().HeldEvents)
+	}
+	if messageCount(b, ts.ID) != 2 {
+		t.Errorf("b shows %d messages, want 2", messageCount(b, ts.ID))
+	}
+}
