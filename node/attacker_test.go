@@ -181,7 +181,9 @@ func (a *attacker) attackerSyncHandler(ans syncAnswer) {
 			}
 			break // Done
 		}
+		closed := make(chan struct{})
 		go func() { // credits, then the node's end of the stream
+			defer close(closed)
 			for {
 				if _, err := protocol.ReadSyncMsg(br, 0); err != nil {
 					return
@@ -196,7 +198,11 @@ func (a *attacker) attackerSyncHandler(ans syncAnswer) {
 		}
 		_ = protocol.WriteSyncMsg(s, &protocol.Done{})
 		_ = s.CloseWrite()
-		time.Sleep(2 * time.Second) // let the node store the last batches before the stream goes
+		select { // the node has stored the last batches when it closes
+		case <-closed:
+		case <-time.After(30 * time.Second):
+		case <-a.ctx.Done():
+		}
 	})
 }
 
@@ -352,6 +358,20 @@ func within(d time.Duration, cond func() bool) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return true
+}
+
+// steady waits (up to 20 s) until f returns the same for a second.
+func steady(f func() int) {
+	deadline := time.Now().Add(20 * time.Second)
+	last := f()
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		v := f()
+		if v == last {
+			return
+		}
+		last = v
+	}
 }
 
 // latency is the delivery of one measured run.
