@@ -173,9 +173,10 @@ func visible(u *node.User, th protocol.ThreadID) map[protocol.EventID]node.Messa
 // number, one ingested only by a, the other only by b. Then every honest
 // member posts 10 messages. Every node ends with all 30, the same events
 // in the same order, both of M's versions as evidence, and M flagged in
-// the thread; no honest peer is penalised for forwarding either version.
+// the thread, and no honest node scores another below zero (gossiped: for
+// forwarding the version it took first).
 //
-// On main (30 s: the waits time out):
+// On main, ingested (30 s: the waits time out):
 //
 //	timed out: a sees a 10/10 b 0/10 c 10/10; b sees a 0/10 b 10/10 c 10/10; c sees a 0/10 b 10/10 c 10/10
 //	a, b and c disagree: a: 22 events (hash a6391392); b: 22 events (hash 4205a948); c: 22 events (hash 4205a948)
@@ -185,7 +186,27 @@ func visible(u *node.User, th protocol.ThreadID) map[protocol.EventID]node.Messa
 //	... (and the same for c, which got b's version by sync)
 //
 // (c's posts reach a because c posted before it had either version.)
+//
+// gossiped, 28 s: the same split, and the honest nodes penalise each other
+// for forwarding a version:
+//
+//	timed out: a sees a 10/10 b 0/10 c 0/10; b sees a 1/10 b 10/10 c 10/10; c sees a 1/10 b 10/10 c 10/10
+//	a, b and c disagree: a: 12 events (hash 210e6fdc); b: 23 events (hash 071e0992); c: 23 events (hash 071e0992)
+//	a scores honest b -93.80 (known: true); want >= 0
+//	a scores honest c -93.80 (known: true); want >= 0
+//	b scores honest a -92.98 (known: true); want >= 0
+//	c scores honest a -93.80 (known: true); want >= 0
+//	(and the missing versions and equivocations, as ingested)
 func TestEquivocationDoesNotSplit(t *testing.T) {
+	t.Run("ingested", func(t *testing.T) { equivocate(t, false) })
+	t.Run("gossiped", func(t *testing.T) { equivocate(t, true) })
+}
+
+// equivocate is TestEquivocationDoesNotSplit with M's versions ingested
+// by a and b, or (gossip) published by two bare hosts of M's, one in a's
+// mesh only and one in b's: then a and b also forward what they took to
+// the others, which hold the other version.
+func equivocate(t *testing.T, gossip bool) {
 	ctx := context.Background()
 	ns := map[string]*node.Node{}
 	us := map[string]*node.User{}
@@ -209,13 +230,27 @@ func TestEquivocationDoesNotSplit(t *testing.T) {
 		t.Fatalf("M unwraps %d keys: %v", k, err)
 	}
 	var versions []*protocol.Event
+	var hosts []*attacker
+	topic := protocol.ThreadTopic(th)
 	for i, to := range []string{"a", "b"} {
 		ev, err := protocol.NewPost(ts, m, ring, nil, nil, []byte("M's version for "+to), time.Now().UnixMilli()+int64(i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ingest(t, ns[to], ev)
 		versions = append(versions, ev)
+		if gossip {
+			h := newAttackerHost(t)
+			h.connect(ns[to])
+			h.inMesh(topic, ns[to])
+			hosts = append(hosts, h)
+		}
+	}
+	for i, to := range []string{"a", "b"} {
+		if gossip {
+			hosts[i].publish(topic, versions[i].Encode(nil))
+		} else {
+			ingest(t, ns[to], versions[i])
+		}
 	}
 	seq := versions[0].Seq
 
