@@ -489,6 +489,21 @@ func checkScores(t *testing.T, victim *node.Node, name string, bad peer.ID, hone
 	}
 }
 
+// checkHonestScores: no honest node scores another below zero.
+func checkHonestScores(t *testing.T, ns map[string]*node.Node) {
+	t.Helper()
+	for _, name := range slices.Sorted(maps.Keys(ns)) {
+		for _, other := range slices.Sorted(maps.Keys(ns)) {
+			if other == name {
+				continue
+			}
+			if s, ok := ns[name].PeerScore(peerOf(ns[other])); !ok || s < 0 {
+				t.Errorf("%s scores honest %s %.2f (known: %v); want >= 0", name, other, s, ok)
+			}
+		}
+	}
+}
+
 // converged waits until the nodes hold the same ordered events of th, the
 // same for a second, and reports whether they did within d.
 func converged(t *testing.T, d time.Duration, th protocol.ThreadID, ns ...*node.Node) bool {
