@@ -58,6 +58,8 @@ type attacker struct {
 	mu     sync.Mutex
 	topics map[string]*pubsub.Topic
 	syncs  atomic.Int32 // sync streams answered
+	// lastSync is when it last answered one (unix nanos).
+	lastSync atomic.Int64
 	// received counts the messages that reached it from others, on all
 	// its topics.
 	received atomic.Int64
@@ -191,6 +193,7 @@ func (a *attacker) attackerSyncHandler(ans syncAnswer) {
 			}
 		}()
 		a.syncs.Add(1)
+		a.lastSync.Store(time.Now().UnixNano())
 		for _, b := range ans.batches(reqs) {
 			if protocol.WriteSyncMsg(s, b) != nil {
 				return
