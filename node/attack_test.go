@@ -57,6 +57,9 @@ func strangerThread(t *testing.T, w *crypto.Identity, posts, size int) (protocol
 //	a scores the attacker 0.09 (known: true); want < 0
 //	honest delivery during the attack: 50 messages: p50 4ms p99 135ms max 135ms, 0 lost,
 //	  0 sends failed; want none lost and p99 <= 63ms (baseline ... p99 13ms ...)
+//	a holds 6000 events after a restart, want <= 4096
+//
+// (The latency line comes and goes at this load: other runs saw p99 8 ms.)
 //
 // With -attack.long (120,000 junk events: the hold queue of 100,000 fills,
 // then an honest burst of 500), 52 s, also:
@@ -70,7 +73,8 @@ func strangerThread(t *testing.T, w *crypto.Identity, posts, size int) (protocol
 // full", so a graylisted b and got its messages only by the next sync.)
 func TestStrangerSyncAnswerIsNotTrusted(t *testing.T) {
 	ctx := context.Background()
-	na, a := netNode(t, t.TempDir(), "a")
+	homeA := t.TempDir()
+	na, a := netNode(t, homeA, "a")
 	nb, b := netNode(t, t.TempDir(), "b")
 	connect(t, na, nb)
 	th, err := a.CreateThread(ctx, []crypto.UserID{b.ID()}, nil, nil, nil, nil)
@@ -154,6 +158,13 @@ func TestStrangerSyncAnswerIsNotTrusted(t *testing.T) {
 		t.Errorf("a and b disagree on the thread: %s", orderCounts(t, th, map[string]*node.Node{"a": na, "b": nb}))
 	}
 	checkLatency(t, base, during)
+
+	// What a holds is not kept for ever: not past a restart either.
+	na.Close()
+	na2, _ := netNodeWith(t, homeA, "a", hourlySync)
+	if h := na2.Metrics().HeldEvents; h > 4096 {
+		t.Errorf("a holds %d events after a restart, want <= 4096", h)
+	}
 }
 
 // visible is the set of messages u sees in th.
