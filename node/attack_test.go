@@ -209,6 +209,10 @@ func visible(u *node.User, th protocol.ThreadID) map[protocol.EventID]node.Messa
 //	b scores honest a -92.98 (known: true); want >= 0
 //	c scores honest a -93.80 (known: true); want >= 0
 //	(and the missing versions and equivocations, as ingested)
+//
+// Which side c takes depends on the race between the two versions; once
+// (4.5 s) b took a's version before M's other one reached it, so nothing
+// split, but no replica kept the evidence or flagged M.
 func TestEquivocationDoesNotSplit(t *testing.T) {
 	t.Run("ingested", func(t *testing.T) { equivocate(t, false) })
 	t.Run("gossiped", func(t *testing.T) { equivocate(t, true) })
