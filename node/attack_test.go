@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -640,23 +639,18 @@ func TestGapRepairedFromAnyPeer(t *testing.T) {
 // reaches anyone), then both write at once. Every honest replica ends the
 // same and no message either acknowledged is lost.
 //
-// Pending: the fix makes a restored home a new writer instance (or has it
-// catch up before it writes), which comes with devices as writers (issue
-// 9); until then the test is skipped unless WEFT_PENDING is set.
-//
-// On main with WEFT_PENDING=1 (the restored copy reuses a's sequence
-// numbers, an accidental equivocation), 20 s:
+// A restored home is a new node with new devices of its users (node/
+// devices.go), so the copy and the original are two writers of one user.
+// Before that (the restored copy reusing a's sequence numbers, an
+// accidental equivocation), 20 s:
 //
 //	the replicas disagree: a: 15 events (hash 2628bbb7); b: 15 events (hash 2628bbb7); restored: 15 events (hash 3ce6012a)
 //	a lacks 13 of the 27 acknowledged messages
 //	restored lacks 13 of the 27 acknowledged messages
 //	b lacks 13 of the 27 acknowledged messages
 //
-// No warning, no log line: the thread splits silently.
+// No warning, no log line: the thread split silently.
 func TestRestoredBackupNeverForks(t *testing.T) {
-	if os.Getenv("WEFT_PENDING") == "" {
-		t.Skip("pending: restored homes become new writers (issue 9)")
-	}
 	ctx := context.Background()
 	na, a := netNode(t, t.TempDir(), "a")
 	nb, b := netNode(t, t.TempDir(), "b")
@@ -690,12 +684,10 @@ func TestRestoredBackupNeverForks(t *testing.T) {
 	if err := node.Restore(home, &backup); err != nil {
 		t.Fatal(err)
 	}
-	// A libp2p key of its own: two hosts with one peer ID cannot both be
-	// b's peers. The user's key is the same.
-	if err := os.Remove(filepath.Join(home, "peer.key")); err != nil {
-		t.Fatal(err)
-	}
 	nr, r := netNode(t, home, "a")
+	if pr, pa := mustPeer(t, nr), mustPeer(t, na); pr == pa {
+		t.Fatal("the restored home has the original's peer ID")
+	}
 	if r.ID() != a.ID() {
 		t.Fatal("the restored home has another identity")
 	}
