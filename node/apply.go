@@ -110,7 +110,45 @@ type forkAt struct {
 func (w *work) store(ts *protocol.ThreadState, ev *protocol.Event, meta *protocol.EventMeta) error {
 	prevUsers := slices.Clone(ts.Current.Users)
 	ts.Apply(ev, *meta)
+	if err := w.noteRemoval(ts, meta); err != nil {
+		return err
+	}
 	return w.storeApplied(ts, ev, meta, prevUsers)
+}
+
+// noteRemoval: an update that removed users and said what it had seen of
+// them voids their posts it did not see, wherever they sort; recompute the
+// visible state from the first of them.
+func (w *work) noteRemoval(ts *protocol.ThreadState, meta *protocol.EventMeta) error {
+	unseen, ok := ts.RemovalUnseen(meta.ID)
+	if !ok {
+		return nil
+	}
+	var from protocol.Order
+	found := false
+	for writer, seen := range unseen {
+		if ts.Tips[writer].Seq <= seen {
+			continue
+		}
+		id, err := w.tx.SeqID(ts.ID, writer, seen+1)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errStorage, err)
+		}
+		if id.IsZero() {
+			continue
+		}
+		m, err := w.tx.Meta(ts.ID, id)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errStorage, err)
+		}
+		if o := m.Order(); !found || o.Less(from) {
+			from, found = o, true
+		}
+	}
+	if found {
+		w.forkFrom = append(w.forkFrom, forkAt{ts: ts, from: from})
+	}
+	return nil
 }
 
 // storeApplied stores an event already applied to ts (a ThreadCreate comes

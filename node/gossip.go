@@ -415,6 +415,9 @@ func (nn *network) judge(ctx context.Context, from peer.ID, ev *protocol.Event) 
 			defer t.Stop()
 			select {
 			case <-released:
+				if nn.n.voidPost(ev) {
+					return pubsub.ValidationIgnore // stored, but it will never show
+				}
 				return pubsub.ValidationAccept
 			case <-t.C:
 			case <-ctx.Done():

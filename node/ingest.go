@@ -555,3 +555,13 @@ func (n *Node) purgeThread(ctx context.Context, t protocol.ThreadID) (bool, erro
 	})
 	return dropped, err
 }
+
+// voidPost reports whether ev is a stored post that is void (see
+// IngestResult.Void).
+func (n *Node) voidPost(ev *protocol.Event) bool {
+	if ev.Kind != protocol.KindMessagePost {
+		return false
+	}
+	ms, err := n.store.Message(ev.ThreadID(), ev.ID())
+	return err == nil && ms.Void
+}

@@ -118,6 +118,11 @@ func NewUpdate(ts *ThreadState, id Signer, ch ThreadChange, ring KeyRing, now in
 		}
 	}
 	c.NewEpoch = ch.RotateKey || len(c.RemoveUsers) > 0 || len(c.RemoveManagers) > 0 || snap.NeedsRotation()
+	if len(c.RemoveUsers) > 0 {
+		// What this author has seen of the removed: their posts it has
+		// not seen (and that have not seen the removal) will be void.
+		c.HasSeen, c.Seen = true, ts.SeenOf(c.RemoveUsers)
+	}
 	if ch.Policy != nil {
 		c.SetPolicy, c.Policy = true, *ch.Policy
 	}

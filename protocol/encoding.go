@@ -65,7 +65,7 @@ func (e *Event) signedBytes(dst []byte) []byte {
 
 func (e *Event) headerAndControl(dst []byte) []byte {
 	v := byte(wireV1)
-	if len(e.Cert) > 0 {
+	if e.hasExtensions() {
 		v = WireVersion
 	}
 	dst = append(dst, v, byte(e.Kind))
@@ -79,11 +79,39 @@ func (e *Event) headerAndControl(dst []byte) []byte {
 	for _, p := range e.Parents {
 		dst = append(dst, p[:]...)
 	}
-	if len(e.Cert) > 0 {
-		dst = appendBytes(dst, e.Cert)
+	if v == WireVersion {
+		// Version 2's extensions: a flags byte, then what it announces.
+		var flags byte
+		if len(e.Cert) > 0 {
+			flags |= extCert
+		}
+		if e.Control.HasSeen {
+			flags |= extSeen
+		}
+		dst = append(dst, flags)
+		if len(e.Cert) > 0 {
+			dst = appendBytes(dst, e.Cert)
+		}
+		if e.Control.HasSeen {
+			dst = binary.AppendUvarint(dst, uint64(len(e.Control.Seen)))
+			for _, m := range e.Control.Seen {
+				dst = append(dst, m.Writer[:]...)
+				dst = binary.AppendUvarint(dst, m.Seq)
+			}
+		}
 	}
 	return e.Control.encode(dst, e.Kind)
 }
+
+// Extensions of wire version 2.
+const (
+	extCert = 1 << iota // a device certificate
+	extSeen             // Control.Seen
+	extKnown = extCert | extSeen
+)
+
+// hasExtensions reports whether the event needs wire version 2.
+func (e *Event) hasExtensions() bool { return len(e.Cert) > 0 || e.Control.HasSeen }
 
 func (c *Control) encode(dst []byte, k Kind) []byte {
 	switch k {
@@ -190,9 +218,29 @@ func Decode(b []byte) (*Event, error) {
 		}
 	}
 	if b[0] == WireVersion {
-		e.Cert = r.lenBytes()
-		if r.err == nil && (len(e.Cert) == 0 || len(e.Cert) > MaxCertSize) {
-			r.fail(fmt.Sprintf("device certificate of %d bytes (version 2 carries one of 1 to %d)", len(e.Cert), MaxCertSize))
+		flags := r.byte()
+		switch {
+		case r.err != nil:
+		case flags == 0:
+			r.fail("version 2 without extensions (that is version 1)")
+		case flags&^extKnown != 0:
+			r.fail("unknown extensions")
+		}
+		if flags&extCert != 0 {
+			e.Cert = r.lenBytes()
+			if r.err == nil && (len(e.Cert) == 0 || len(e.Cert) > MaxCertSize) {
+				r.fail(fmt.Sprintf("device certificate of %d bytes (1 to %d)", len(e.Cert), MaxCertSize))
+			}
+		}
+		if flags&extSeen != 0 {
+			e.Control.HasSeen = true
+			n := r.count(33, MaxSeen)
+			for i := 0; i < n && r.err == nil; i++ {
+				var m SeqMark
+				r.fixed(m.Writer[:])
+				m.Seq = r.uvarint()
+				e.Control.Seen = append(e.Control.Seen, m)
+			}
 		}
 	}
 	e.Control.decode(&r, e.Kind)
@@ -298,6 +346,24 @@ func (e *Event) checkShape() error {
 	}
 	if len(e.Cert) > MaxCertSize {
 		return bad("device certificate of %d bytes exceeds %d", len(e.Cert), MaxCertSize)
+	}
+	if c := &e.Control; c.HasSeen || len(c.Seen) > 0 {
+		switch {
+		case !c.HasSeen:
+			return bad("seen marks without their flag")
+		case e.Kind != KindThreadUpdate || len(c.RemoveUsers) == 0:
+			return bad("seen marks belong to an update that removes users")
+		case len(c.Seen) > MaxSeen:
+			return bad("%d seen marks, at most %d", len(c.Seen), MaxSeen)
+		}
+		for i, m := range c.Seen {
+			if m.Seq == 0 {
+				return bad("seen mark of sequence number 0")
+			}
+			if i > 0 && bytes.Compare(c.Seen[i-1].Writer[:], m.Writer[:]) >= 0 {
+				return bad("seen marks not sorted and distinct")
+			}
+		}
 	}
 	empty := Control{}
 	cont := e.Content

@@ -264,7 +264,21 @@ func controlOffset(ev *protocol.Event) int {
 	for _, v := range []uint64{ev.Seq, ev.Lamport, uint64(ev.Time), uint64(ev.Epoch), uint64(len(ev.Parents))} {
 		n += len(binary.AppendUvarint(nil, v))
 	}
-	return n + 32*len(ev.Parents)
+	n += 32 * len(ev.Parents)
+	if len(ev.Cert) > 0 || ev.Control.HasSeen {
+		// Version 2: the extensions' flags byte, then each extension.
+		n++
+		if len(ev.Cert) > 0 {
+			n += len(binary.AppendUvarint(nil, uint64(len(ev.Cert)))) + len(ev.Cert)
+		}
+		if ev.Control.HasSeen {
+			n += len(binary.AppendUvarint(nil, uint64(len(ev.Control.Seen))))
+			for _, m := range ev.Control.Seen {
+				n += 32 + len(binary.AppendUvarint(nil, m.Seq))
+			}
+		}
+	}
+	return n
 }
 
 // Unknown flag bits are not silently dropped (that would break the
@@ -1051,4 +1065,30 @@ func independentID(b []byte, ev *protocol.Event) protocol.EventID {
 		tail += len(contentEncoding(ev.Content))
 	}
 	return sha256.Sum256(b[:len(b)-tail])
+}
+
+// An update that removes a member, as written before seen marks (wire
+// version 1), still decodes, verifies and re-encodes to the same bytes.
+func TestLegacyRemovalDecodes(t *testing.T) {
+	h, err := os.ReadFile("testdata/legacy-v1-removal.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := hex.DecodeString(strings.TrimSpace(string(h)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := protocol.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != protocol.KindThreadUpdate || len(ev.Control.RemoveUsers) == 0 || ev.Control.HasSeen {
+		t.Fatalf("decoded %s, removes %d, seen marks %v", ev.Kind, len(ev.Control.RemoveUsers), ev.Control.HasSeen)
+	}
+	if err := protocol.CheckEvent(ev, protocol.DefaultLimits()); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ev.Encode(nil), b) {
+		t.Fatal("does not re-encode to the same bytes")
+	}
 }

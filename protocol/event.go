@@ -115,7 +115,23 @@ type Control struct {
 	Policy         Policy
 	Keys           []WrappedKey // sorted by (User, Epoch, Source)
 	Target         EventID
+	// HasSeen and Seen, in an update that removes users: what the author
+	// had seen of the writers of the users it removes (writer → highest
+	// sequence number). Their events it had not seen, and that have not
+	// seen the removal, are void: a removal wins over every post of the
+	// removed member it did not see, wherever that post sorts.
+	HasSeen bool
+	Seen    []SeqMark // sorted by writer, distinct
 }
+
+// SeqMark is one writer's sequence number.
+type SeqMark struct {
+	Writer crypto.UserID
+	Seq    uint64
+}
+
+// MaxSeen bounds Control.Seen.
+const MaxSeen = 256
 
 // WrappedKey is a thread key sealed to one user with HPKE.
 type WrappedKey struct {

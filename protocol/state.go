@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -80,7 +81,11 @@ type ThreadState struct {
 	// number to the lowest such number: its events from there on are void
 	// (see RecordFork).
 	Forks map[crypto.UserID]uint64
+	// Authors maps each device writer of the thread to its user (writers
+	// absent are users writing with their own key).
+	Authors map[crypto.UserID]crypto.UserID
 
+	removals  []removal                // effective removals with seen marks, in linear order
 	byID      map[EventID]ControlEntry // Controls by ID
 	cacheKey  string
 	cacheSnap Snapshot
@@ -317,6 +322,12 @@ func checkUpdate(snap *Snapshot, ev *Event, user crypto.UserID) error {
 // control event, the thread's state. meta must come from Validate (or
 // NewThreadState) for this event.
 func (ts *ThreadState) Apply(ev *Event, meta EventMeta) {
+	if !meta.Author.IsZero() {
+		if ts.Authors == nil {
+			ts.Authors = map[crypto.UserID]crypto.UserID{}
+		}
+		ts.Authors[meta.Writer] = meta.Author
+	}
 	if tip, ok := ts.Tips[meta.Writer]; !ok || meta.Seq > tip.Seq {
 		// A second version of a sequence number (RecordFork) does not
 		// move the tip back.
@@ -347,6 +358,108 @@ func (ts *ThreadState) addControl(ce ControlEntry) {
 func (ts *ThreadState) refold() {
 	ts.Current = ts.foldVisible(func(*ControlEntry) bool { return true })
 	ts.cacheKey = ""
+	ts.removals = ts.removals[:0]
+	var s Snapshot
+	for i := range ts.Controls {
+		c := &ts.Controls[i]
+		if c.Meta.Kind != KindThreadCreate && ts.forked(c.Meta.Writer, c.Meta.Seq) {
+			continue
+		}
+		before := s.Users
+		if !s.applyControl(c.Event, c.Meta.ID, c.Meta.User()) || !c.Event.Control.HasSeen {
+			continue
+		}
+		r := removal{id: c.Meta.ID, seen: map[crypto.UserID]uint64{}}
+		for _, u := range c.Event.Control.RemoveUsers {
+			if containsUser(before, u) {
+				r.users = append(r.users, u)
+			}
+		}
+		for _, m := range c.Event.Control.Seen {
+			r.seen[m.Writer] = m.Seq
+		}
+		if len(r.users) > 0 {
+			ts.removals = append(ts.removals, r)
+		}
+	}
+}
+
+// removal is an effective removal of users whose author said what it had
+// seen of their writers (Control.Seen).
+type removal struct {
+	id    EventID
+	users []crypto.UserID
+	seen  map[crypto.UserID]uint64
+}
+
+// VoidByRemoval reports whether a message event is void because a
+// removal of its user took effect that had not seen it and that it has not
+// seen: a removal wins over every post of the removed member it did not
+// see, wherever the post sorts. (By the linear order alone, a removed
+// member that ignores its removal could place posts before it: one with
+// the removal's Lamport time and a lower ID, or a chain built on old
+// events.) Removals written before seen marks existed are judged by the
+// linear order only.
+func (ts *ThreadState) VoidByRemoval(m *EventMeta) bool {
+	user := m.User()
+	for i := range ts.removals {
+		r := &ts.removals[i]
+		if !containsUser(r.users, user) || m.Seq <= r.seen[m.Writer] {
+			continue
+		}
+		heads := m.Control
+		if m.LegacyControl != nil {
+			heads = ts.legacyHeads(m.LegacyControl, crypto.UserID{}, 0)
+		}
+		if ts.closure(heads)[r.id] {
+			continue // it saw the removal (and was let in again)
+		}
+		return true
+	}
+	return false
+}
+
+// RemovalUnseen returns, for an effective removal with seen marks, the
+// sequence number after which each writer of the removed users has events
+// it did not see (the first of them is where the visible state changes).
+func (ts *ThreadState) RemovalUnseen(id EventID) (map[crypto.UserID]uint64, bool) {
+	for i := range ts.removals {
+		if ts.removals[i].id != id {
+			continue
+		}
+		out := map[crypto.UserID]uint64{}
+		for w := range ts.Tips {
+			if containsUser(ts.removals[i].users, ts.authorOf(w)) {
+				out[w] = ts.removals[i].seen[w]
+			}
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+// authorOf returns the user a writer writes as.
+func (ts *ThreadState) authorOf(w crypto.UserID) crypto.UserID {
+	if u, ok := ts.Authors[w]; ok {
+		return u
+	}
+	return w
+}
+
+// SeenOf returns what the thread holds of the writers of users: the
+// writer's highest sequence number, sorted by writer (for Control.Seen).
+func (ts *ThreadState) SeenOf(users []crypto.UserID) []SeqMark {
+	var out []SeqMark
+	for w, tip := range ts.Tips {
+		if containsUser(users, ts.authorOf(w)) {
+			out = append(out, SeqMark{Writer: w, Seq: tip.Seq})
+		}
+	}
+	slices.SortFunc(out, func(a, b SeqMark) int { return bytes.Compare(a.Writer[:], b.Writer[:]) })
+	if len(out) > MaxSeen {
+		out = out[:MaxSeen]
+	}
+	return out
 }
 
 // fold applies, in linear order, the control events that include selects.
@@ -610,7 +723,7 @@ func (ts *ThreadState) nextHeader(ev *Event, writer crypto.UserID, extra ...Even
 // RestoreThreadState rebuilds a thread's state from its control events (in
 // any order), its writers' tips, its heads and its forks, as kept in
 // storage.
-func RestoreThreadState(controls []ControlEntry, tips map[crypto.UserID]Tip, heads []EventMeta, forks map[crypto.UserID]uint64) (*ThreadState, error) {
+func RestoreThreadState(controls []ControlEntry, tips map[crypto.UserID]Tip, heads []EventMeta, forks map[crypto.UserID]uint64, authors map[crypto.UserID]crypto.UserID) (*ThreadState, error) {
 	var genesis *Event
 	for _, c := range controls {
 		if c.Meta.Kind == KindThreadCreate {
@@ -620,7 +733,7 @@ func RestoreThreadState(controls []ControlEntry, tips map[crypto.UserID]Tip, hea
 	if genesis == nil {
 		return nil, fmt.Errorf("%w: no ThreadCreate among %d control events", ErrUnknownThread, len(controls))
 	}
-	ts := &ThreadState{ID: ThreadID(genesis.ID()), Genesis: genesis, Tips: tips, Heads: slices.Clone(heads), Forks: forks}
+	ts := &ThreadState{ID: ThreadID(genesis.ID()), Genesis: genesis, Tips: tips, Heads: slices.Clone(heads), Forks: forks, Authors: authors}
 	slices.SortFunc(ts.Heads, func(a, b EventMeta) int { return a.ID.Compare(b.ID) })
 	ts.Controls = slices.Clone(controls)
 	slices.SortFunc(ts.Controls, func(a, b ControlEntry) int { return a.Meta.Order().Compare(b.Meta.Order()) })

@@ -661,7 +661,7 @@ func TestRestoreThreadState(t *testing.T) {
 	rand.New(rand.NewPCG(3, 4)).Shuffle(len(controls), func(i, j int) { controls[i], controls[j] = controls[j], controls[i] })
 	heads := slices.Clone(f.ts.Heads)
 	slices.Reverse(heads)
-	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads, nil)
+	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +680,7 @@ func TestRestoreThreadState(t *testing.T) {
 	if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("live: %+v %v; restored: %+v %v", want, err1, got, err2)
 	}
-	if _, err := protocol.RestoreThreadState(controls[:0], nil, nil, nil); !errors.Is(err, protocol.ErrUnknownThread) {
+	if _, err := protocol.RestoreThreadState(controls[:0], nil, nil, nil, nil); !errors.Is(err, protocol.ErrUnknownThread) {
 		t.Errorf("restore without a ThreadCreate: %v", err)
 	}
 }
@@ -919,7 +919,7 @@ func TestLegacyControlVectors(t *testing.T) {
 	for _, h := range f.ts.Heads {
 		heads = append(heads, *legacy(h))
 	}
-	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads, nil)
+	rs, err := protocol.RestoreThreadState(controls, maps.Clone(f.ts.Tips), heads, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -936,5 +936,53 @@ func TestLegacyControlVectors(t *testing.T) {
 		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: live %+v %v; from version 1 %+v %v", next.Kind, want, err1, got, err2)
 		}
+	}
+}
+
+// A removal wins over every post of the removed member that it did not
+// see, wherever the post sorts: a post built on old events (a low Lamport
+// time, so it sorts before the removal) is void once the removal is
+// known, while the posts the removal's author had seen stay.
+func TestRemovalWinsOverUnseenPosts(t *testing.T) {
+	f := newFixture(t, "alice", []string{"bob", "carol"}, nil, protocol.DefaultPolicy())
+	old := slices.Clone(f.ts.Heads) // before anything: bob will build on these
+	seen := f.accept(f.post("bob", "seen by the removal"))
+	for i := range 5 {
+		f.accept(f.post("carol", fmt.Sprint("chatter ", i)))
+	}
+	// bob, pretending not to have seen anything since the start, writes a
+	// post on the old heads: valid by its causal past (bob is a member
+	// there), with a Lamport time below the removal's.
+	stale := f.resign(f.post("bob", "backdated"), func(e *protocol.Event) {
+		var ps []protocol.EventID
+		var l uint64
+		for _, h := range old {
+			ps = append(ps, h.ID)
+			l = max(l, h.Lamport)
+		}
+		ps = append(ps, seen.ID)
+		e.Parents = sortIDs(ps...)
+		e.Lamport = max(l, seen.Lamport) + 1
+	})
+	rm := f.update("alice", protocol.ThreadChange{RemoveUsers: uids(t, "bob")})
+	if !rm.Control.HasSeen || len(rm.Control.Seen) != 1 || rm.Control.Seen[0] != (protocol.SeqMark{Writer: uid(t, "bob"), Seq: 1}) {
+		t.Fatalf("seen marks %v %+v", rm.Control.HasSeen, rm.Control.Seen)
+	}
+	rmMeta := f.accept(rm)
+	sm := f.accept(stale)
+	if !sm.Order().Less(rmMeta.Order()) {
+		t.Fatalf("the stale post (Lamport %d) does not sort before the removal (%d): the test shows nothing", sm.Lamport, rmMeta.Lamport)
+	}
+	if !f.ts.VoidByRemoval(&sm) {
+		t.Error("a post the removal did not see, sorting before it, is visible")
+	}
+	if f.ts.VoidByRemoval(&seen) {
+		t.Error("a post the removal saw is void")
+	}
+	// Let back in, bob writes having seen the removal: visible.
+	f.accept(f.update("alice", protocol.ThreadChange{AddUsers: uids(t, "bob")}))
+	back := f.accept(f.post("bob", "back"))
+	if f.ts.VoidByRemoval(&back) {
+		t.Error("a post written after being let in again is void")
 	}
 }

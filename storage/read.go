@@ -304,7 +304,22 @@ func loadThread(b *badger.Txn, t protocol.ThreadID) (*protocol.ThreadState, erro
 	if len(forks) == 0 {
 		forks = nil
 	}
-	return protocol.RestoreThreadState(controls, tips, rec.Heads, forks)
+	// Device writers' users: the tip's metadata says (every event of a
+	// writer has the same).
+	var authors map[crypto.UserID]crypto.UserID
+	for w, tip := range tips {
+		m, err := getMeta(b, t, tip.ID)
+		if err != nil {
+			return nil, fmt.Errorf("tip of %s: %w", w, err)
+		}
+		if !m.Author.IsZero() {
+			if authors == nil {
+				authors = map[crypto.UserID]crypto.UserID{}
+			}
+			authors[w] = m.Author
+		}
+	}
+	return protocol.RestoreThreadState(controls, tips, rec.Heads, forks, authors)
 }
 
 // Page selects part of a list, as PrivMX's paging does.

@@ -217,6 +217,7 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 		eff.Message = id
 		snap := ts.SnapshotAt(o)
 		ms := protocol.NewMessageState(meta, &snap)
+		ms.Void = ms.Void || ts.VoidByRemoval(meta)
 		eff.Visible = !ms.Void
 		if err := tx.putMessage(t, rec, nil, &ms); err != nil {
 			return eff, err
@@ -239,7 +240,7 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 		}
 		before := *ms
 		snap := ts.SnapshotAt(o)
-		eff.Visible = ms.Apply(meta, &snap)
+		eff.Visible = !ts.VoidByRemoval(meta) && ms.Apply(meta, &snap)
 		if err := tx.putMessage(t, rec, &before, ms); err != nil {
 			return eff, err
 		}
@@ -524,6 +525,7 @@ func (tx *Txn) rematerialize(ts *protocol.ThreadState, rec *threadRecord, from p
 		}
 		snap := ts.SnapshotAt(post.Order())
 		ms := protocol.NewMessageState(post, &snap)
+		ms.Void = ms.Void || ts.VoidByRemoval(post)
 		ait := tx.btx.NewIterator(badger.IteratorOptions{Prefix: key(pActs, t, mid[:])})
 		var acts []protocol.EventID
 		for ait.Rewind(); ait.Valid(); ait.Next() {
@@ -541,7 +543,9 @@ func (tx *Txn) rematerialize(ts *protocol.ThreadState, rec *threadRecord, from p
 				return nil, err
 			}
 			s := ts.SnapshotAt(am.Order())
-			ms.Apply(am, &s)
+			if !ts.VoidByRemoval(am) {
+				ms.Apply(am, &s)
+			}
 		}
 		if old.Deleted && !ms.Deleted {
 			// Content removed for a delete that is now void cannot come
