@@ -105,8 +105,8 @@ func (e *Event) headerAndControl(dst []byte) []byte {
 
 // Extensions of wire version 2.
 const (
-	extCert = 1 << iota // a device certificate
-	extSeen             // Control.Seen
+	extCert  = 1 << iota // a device certificate
+	extSeen              // Control.Seen
 	extKnown = extCert | extSeen
 )
 
