@@ -140,7 +140,7 @@ type Status struct {
 	Network        NetworkStatus     `json:"network"`
 }
 
-// NetworkStatus is the node's place on the network (see docs/design-net.md).
+// NetworkStatus is the node's place on the network (see docs/design.md §9).
 type NetworkStatus struct {
 	// Reachability is public, private or unknown (AutoNAT, or forced).
 	Reachability string   `json:"reachability"`

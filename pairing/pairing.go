@@ -15,11 +15,11 @@
 // the device key) and the issuer answers with a [crypto.DeviceCert] signed
 // by the user key and an opaque payload chosen by the application (for
 // weft: the thread keys re-wrapped to the new device's own key and the
-// user's other device records; see docs/design-devices.md).
+// user's other device records; see docs/design.md §8).
 //
 // The user secret key is never sent: a device holds only its own key and
 // its certificate, so a stolen device can be revoked without changing the
-// user's identity. See docs/design-devices.md for the trade-off.
+// user's identity. See docs/design.md §8 for the trade-off.
 //
 // # Security
 //

@@ -77,9 +77,6 @@ func actsKey(t protocol.ThreadID, m protocol.EventID, o protocol.Order) []byte {
 	return key(pActs, t, m[:], o.AppendKey(nil))
 }
 func heldKey(t protocol.ThreadID, id protocol.EventID) []byte { return key(pHeld, t, id[:]) }
-func equivocKey(t protocol.ThreadID, w crypto.UserID, seq uint64) []byte {
-	return key(pEquivoc, t, w[:], binary.BigEndian.AppendUint64(nil, seq))
-}
 func forkKey(t protocol.ThreadID, w crypto.UserID, seq uint64) []byte {
 	return key(pFork, t, w[:], binary.BigEndian.AppendUint64(nil, seq))
 }

@@ -28,7 +28,7 @@ type Config struct {
 	MaxData      int
 	MaxMeta      int
 	SyncInterval time.Duration
-	// Internet reach (see docs/design-net.md).
+	// Internet reach (see docs/design.md §9).
 	Bootstrap    []string
 	DHT          bool
 	Reachability string // auto, public or private
