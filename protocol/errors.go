@@ -34,6 +34,7 @@ var (
 	ErrBadKeys       = errors.New("invalid key distribution")
 	ErrBadTarget     = errors.New("invalid target message")
 	ErrBadUpdate     = errors.New("invalid thread update")
+	ErrRunTooLong    = errors.New("too many events in a row")
 )
 
 // IsHold reports whether err means the event cannot be judged yet because

@@ -39,6 +39,10 @@ type EventMeta struct {
 	// included) and the highest sequence number of such an event. It is
 	// exact for the stores it comes from, which held no equivocations.
 	LegacyControl VersionVector
+	// Run counts the events of the event's user in a row, this one
+	// included, that have seen nothing new of other users (see
+	// Limits.MaxRun); 0 in version-1 metadata (not known, counts as 0).
+	Run uint64
 }
 
 // Order returns the event's position in the linear order.
@@ -76,10 +80,12 @@ func (m *EventMeta) AppendBinary(dst []byte) []byte {
 	}
 	dst = appendIDs(dst, m.Control)
 	if m.Author.IsZero() {
-		return append(dst, 0)
+		dst = append(dst, 0)
+	} else {
+		dst = append(dst, 1)
+		dst = append(dst, m.Author[:]...)
 	}
-	dst = append(dst, 1)
-	return append(dst, m.Author[:]...)
+	return binary.AppendUvarint(dst, m.Run)
 }
 
 // DecodeEventMeta parses AppendBinary's output.
@@ -125,6 +131,7 @@ func DecodeEventMeta(b []byte) (*EventMeta, error) {
 		default:
 			r.fail("bad author flag")
 		}
+		m.Run = r.uvarint()
 	}
 	if r.err == nil && r.off != len(b) {
 		r.fail("trailing bytes")

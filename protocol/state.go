@@ -14,10 +14,36 @@ import (
 type Limits struct {
 	MaxData int // plaintext message data
 	MaxMeta int // plaintext public or private metadata
+	// MaxRun bounds a user's events in a row in a thread that have seen
+	// nothing new of anyone else (EventMeta.Run); 0 means DefaultMaxRun.
+	// It is what bounds how much a removed member that ignores its
+	// removal can still add: its run only restarts on events of others
+	// it has not seen, and those it may name without naming the removal
+	// run out.
+	MaxRun int
 }
 
-// DefaultLimits: 512 KiB of data and 16 KiB per metadata field.
-func DefaultLimits() Limits { return Limits{MaxData: 512 << 10, MaxMeta: 16 << 10} }
+// DefaultMaxRun is MaxRun's default: far more than any conversation
+// writes without a reply.
+const DefaultMaxRun = 10_000
+
+// DefaultLimits: 512 KiB of data and 16 KiB per metadata field, runs of
+// DefaultMaxRun.
+func DefaultLimits() Limits {
+	return Limits{MaxData: 512 << 10, MaxMeta: 16 << 10, MaxRun: DefaultMaxRun}
+}
+
+// CheckRun checks an event's run (from Validate) against lim.
+func CheckRun(m *EventMeta, lim Limits) error {
+	max := lim.MaxRun
+	if max <= 0 {
+		max = DefaultMaxRun
+	}
+	if m.Run > uint64(max) {
+		return fmt.Errorf("%w: %s wrote %d events in a row without seeing anything new of others (at most %d)", ErrRunTooLong, m.User(), m.Run, max)
+	}
+	return nil
+}
 
 // CheckEvent applies the rules that need no thread state: the event is well
 // formed, within the limits, and signed by its writer.
@@ -193,6 +219,7 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 	} else if cert != nil {
 		author = cert.User()
 	}
+	var prev *EventMeta // the writer's previous event
 	for i := range parents {
 		p := &parents[i]
 		if p.ID != ev.Parents[i] {
@@ -209,6 +236,7 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 					return EventMeta{}, fmt.Errorf("%w: the writer's events %d name different users", ErrBadParents, p.Seq)
 				}
 				ownPrev, author = true, p.Author
+				prev = p
 			}
 		}
 	}
@@ -224,9 +252,20 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 	id := ev.ID()
 	meta := EventMeta{
 		ID: id, Kind: ev.Kind, Writer: ev.Writer, Author: author, Seq: ev.Seq, Lamport: ev.Lamport, Time: ev.Time,
-		Epoch: ev.Epoch, KeyRef: snap.KeyRef, Control: heads,
+		Epoch: ev.Epoch, KeyRef: snap.KeyRef, Control: heads, Run: 1,
 	}
 	user := meta.User()
+	if prev != nil {
+		// The run goes on unless a parent by another user is newer than
+		// the writer's previous event (it has seen something new).
+		meta.Run = prev.Run + 1
+		for i := range parents {
+			if p := &parents[i]; p.User() != user && p.Lamport > prev.Lamport {
+				meta.Run = 1
+				break
+			}
+		}
+	}
 	ownsTarget := false
 	switch ev.Kind {
 	case KindMessagePost:

@@ -933,6 +933,11 @@ func TestLegacyControlVectors(t *testing.T) {
 			old = append(old, *legacy(pm))
 		}
 		got, err2 := rs.Validate(next, old)
+		// Version 1 did not count runs: one restarts from its events.
+		if got.Run > want.Run {
+			t.Errorf("run %d from version 1, %d live", got.Run, want.Run)
+		}
+		got.Run, want.Run = 0, 0
 		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: live %+v %v; from version 1 %+v %v", next.Kind, want, err1, got, err2)
 		}
@@ -984,5 +989,38 @@ func TestRemovalWinsOverUnseenPosts(t *testing.T) {
 	back := f.accept(f.post("bob", "back"))
 	if f.ts.VoidByRemoval(&back) {
 		t.Error("a post written after being let in again is void")
+	}
+}
+
+// A user's events in a row that see nothing new of others are bounded
+// (Limits.MaxRun); a reply by someone else starts a new run.
+func TestRunLimit(t *testing.T) {
+	f := newFixture(t, "alice", []string{"bob"}, nil, protocol.DefaultPolicy())
+	lim := protocol.Limits{MaxRun: 3}
+	for i := range 3 {
+		m := f.accept(f.post("bob", fmt.Sprint(i)))
+		if m.Run != uint64(i+1) || protocol.CheckRun(&m, lim) != nil {
+			t.Fatalf("post %d: run %d", i, m.Run)
+		}
+	}
+	m, err := f.check(f.post("bob", "one too many"))
+	if err != nil || !errors.Is(protocol.CheckRun(&m, lim), protocol.ErrRunTooLong) {
+		t.Fatalf("the 4th in a row: run %d, %v", m.Run, protocol.CheckRun(&m, lim))
+	}
+	f.accept(f.post("alice", "a reply"))
+	m = f.accept(f.post("bob", "after the reply"))
+	if m.Run != 1 {
+		t.Fatalf("after a reply: run %d, want 1", m.Run)
+	}
+	// Another device of the same user is not "someone else".
+	phone := device(t, "bob", "phone")
+	p, err := protocol.NewPost(f.ts, phone, f.rings["bob"], nil, nil, []byte("phone"), f.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.accept(p)
+	m = f.accept(f.post("bob", "laptop again"))
+	if m.Run != 2 {
+		t.Fatalf("after the same user's other device: run %d, want 2", m.Run)
 	}
 }
