@@ -59,9 +59,6 @@ func (w *work) accept(ts *protocol.ThreadState, ev *protocol.Event) (*protocol.E
 	if err != nil {
 		return nil, err
 	}
-	if err := protocol.CheckRun(&meta, w.n.cfg.Limits); err != nil {
-		return nil, err
-	}
 	if err := w.noteFork(ts, ev); err != nil {
 		return nil, err
 	}

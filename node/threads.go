@@ -156,6 +156,9 @@ func mergePolicy(base, p protocol.Policy) protocol.Policy {
 		base.DeleteMessage = p.DeleteMessage
 	}
 	base.ShareHistory = p.ShareHistory
+	if p.MaxRun != 0 {
+		base.MaxRun = p.MaxRun
+	}
 	return base
 }
 

@@ -88,6 +88,9 @@ func (e *Event) headerAndControl(dst []byte) []byte {
 		if e.Control.HasSeen {
 			flags |= extSeen
 		}
+		if e.carriesPolicy() && e.Control.Policy.MaxRun != 0 {
+			flags |= extRun
+		}
 		dst = append(dst, flags)
 		if len(e.Cert) > 0 {
 			dst = appendBytes(dst, e.Cert)
@@ -99,19 +102,30 @@ func (e *Event) headerAndControl(dst []byte) []byte {
 				dst = binary.AppendUvarint(dst, m.Seq)
 			}
 		}
+		if flags&extRun != 0 {
+			dst = binary.AppendUvarint(dst, uint64(e.Control.Policy.MaxRun))
+		}
 	}
 	return e.Control.encode(dst, e.Kind)
+}
+
+// carriesPolicy reports whether the event sets a policy.
+func (e *Event) carriesPolicy() bool {
+	return e.Kind == KindThreadCreate || (e.Kind == KindThreadUpdate && e.Control.SetPolicy)
 }
 
 // Extensions of wire version 2.
 const (
 	extCert  = 1 << iota // a device certificate
 	extSeen              // Control.Seen
-	extKnown = extCert | extSeen
+	extRun               // Control.Policy.MaxRun
+	extKnown = extCert | extSeen | extRun
 )
 
 // hasExtensions reports whether the event needs wire version 2.
-func (e *Event) hasExtensions() bool { return len(e.Cert) > 0 || e.Control.HasSeen }
+func (e *Event) hasExtensions() bool {
+	return len(e.Cert) > 0 || e.Control.HasSeen || (e.carriesPolicy() && e.Control.Policy.MaxRun != 0)
+}
 
 func (c *Control) encode(dst []byte, k Kind) []byte {
 	switch k {
@@ -217,6 +231,7 @@ func Decode(b []byte) (*Event, error) {
 			r.fixed(e.Parents[i][:])
 		}
 	}
+	var maxRun uint64
 	if b[0] == WireVersion {
 		flags := r.byte()
 		switch {
@@ -242,8 +257,17 @@ func Decode(b []byte) (*Event, error) {
 				e.Control.Seen = append(e.Control.Seen, m)
 			}
 		}
+		if flags&extRun != 0 {
+			if maxRun = r.uvarint(); r.err == nil && (maxRun == 0 || maxRun > 1<<32-1) {
+				r.fail("run bound out of range")
+			}
+		}
 	}
 	e.Control.decode(&r, e.Kind)
+	if maxRun != 0 {
+		// The run bound is an extension of the policy decoded above.
+		e.Control.Policy.MaxRun = uint32(maxRun)
+	}
 	r.fixed(e.ContentHash[:])
 	signedEnd := r.off
 	e.Sig = r.bytes(crypto.SignatureSize)

@@ -53,6 +53,11 @@ func FuzzDecodeEvent(f *testing.F) {
 	if p, err := protocol.NewPost(ts, dev, protocol.KeyRing{ts.Current.KeyRef: crypto.ThreadKey{}}, nil, nil, []byte("x"), testTime0); err == nil {
 		f.Add(p.Encode(nil))
 	}
+	runPolicy := protocol.DefaultPolicy()
+	runPolicy.MaxRun = 7
+	if ev, _, err := protocol.NewThread(ident(f, "alice"), uids(f, "bob"), nil, runPolicy, nil, nil, testTime0); err == nil {
+		f.Add(ev.Encode(nil))
+	}
 	f.Add([]byte{})
 	f.Add([]byte{protocol.WireVersion})
 	f.Add([]byte{protocol.WireVersion, byte(protocol.KindThreadUpdate), 0xff})

@@ -41,7 +41,7 @@ type EventMeta struct {
 	LegacyControl VersionVector
 	// Run counts the events of the event's user in a row, this one
 	// included, that have seen nothing new of other users (see
-	// Limits.MaxRun); 0 in version-1 metadata (not known, counts as 0).
+	// Policy.MaxRun); 0 in version-1 metadata (not known, counts as 0).
 	Run uint64
 }
 

@@ -60,6 +60,25 @@ type Policy struct {
 	// ShareHistory gives members added later the keys of earlier epochs, so
 	// they can read what was posted before they joined.
 	ShareHistory bool `json:"shareHistory"`
+	// MaxRun bounds a user's events in a row that have seen nothing new of
+	// anyone else (EventMeta.Run); 0 means DefaultMaxRun. It is part of
+	// the thread so that every replica applies the same bound. It is what
+	// bounds how much a removed member that ignores its removal can still
+	// add: its run restarts only on events of others it has not seen, and
+	// those it may name without naming the removal run out.
+	MaxRun uint32 `json:"maxRun,omitempty"`
+}
+
+// DefaultMaxRun is the run bound of a policy that sets none: far more
+// than any conversation writes without a reply.
+const DefaultMaxRun = 10_000
+
+// RunBound returns the policy's run bound.
+func (p Policy) RunBound() uint64 {
+	if p.MaxRun == 0 {
+		return DefaultMaxRun
+	}
+	return uint64(p.MaxRun)
 }
 
 // DefaultPolicy is PrivMX's default: members post, a message's author or a

@@ -14,36 +14,10 @@ import (
 type Limits struct {
 	MaxData int // plaintext message data
 	MaxMeta int // plaintext public or private metadata
-	// MaxRun bounds a user's events in a row in a thread that have seen
-	// nothing new of anyone else (EventMeta.Run); 0 means DefaultMaxRun.
-	// It is what bounds how much a removed member that ignores its
-	// removal can still add: its run only restarts on events of others
-	// it has not seen, and those it may name without naming the removal
-	// run out.
-	MaxRun int
 }
 
-// DefaultMaxRun is MaxRun's default: far more than any conversation
-// writes without a reply.
-const DefaultMaxRun = 10_000
-
-// DefaultLimits: 512 KiB of data and 16 KiB per metadata field, runs of
-// DefaultMaxRun.
-func DefaultLimits() Limits {
-	return Limits{MaxData: 512 << 10, MaxMeta: 16 << 10, MaxRun: DefaultMaxRun}
-}
-
-// CheckRun checks an event's run (from Validate) against lim.
-func CheckRun(m *EventMeta, lim Limits) error {
-	max := lim.MaxRun
-	if max <= 0 {
-		max = DefaultMaxRun
-	}
-	if m.Run > uint64(max) {
-		return fmt.Errorf("%w: %s wrote %d events in a row without seeing anything new of others (at most %d)", ErrRunTooLong, m.User(), m.Run, max)
-	}
-	return nil
-}
+// DefaultLimits: 512 KiB of data and 16 KiB per metadata field.
+func DefaultLimits() Limits { return Limits{MaxData: 512 << 10, MaxMeta: 16 << 10} }
 
 // CheckEvent applies the rules that need no thread state: the event is well
 // formed, within the limits, and signed by its writer.
@@ -283,6 +257,9 @@ func (ts *ThreadState) Validate(ev *Event, parents []EventMeta) (EventMeta, erro
 	}
 	if err := snap.allowed(ev.Kind, user, ownsTarget); err != nil {
 		return EventMeta{}, fmt.Errorf("%w: %s may not %s here", err, user, kindVerb(ev.Kind))
+	}
+	if max := snap.Policy.RunBound(); meta.Run > max {
+		return EventMeta{}, fmt.Errorf("%w: %s wrote %d events in a row without seeing anything new of others (the thread allows %d)", ErrRunTooLong, user, meta.Run, max)
 	}
 	if ev.Kind == KindThreadUpdate {
 		if err := checkUpdate(&snap, ev, user); err != nil {

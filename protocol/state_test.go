@@ -992,35 +992,46 @@ func TestRemovalWinsOverUnseenPosts(t *testing.T) {
 	}
 }
 
-// A user's events in a row that see nothing new of others are bounded
-// (Limits.MaxRun); a reply by someone else starts a new run.
+// A user's events in a row that see nothing new of others are bounded by
+// the thread's policy (Policy.MaxRun); a reply by someone else starts a
+// new run, another device of the same user does not.
 func TestRunLimit(t *testing.T) {
-	f := newFixture(t, "alice", []string{"bob"}, nil, protocol.DefaultPolicy())
-	lim := protocol.Limits{MaxRun: 3}
+	p := protocol.DefaultPolicy()
+	p.MaxRun = 3
+	f := newFixture(t, "alice", []string{"bob"}, nil, p)
+	if f.create.Encode(nil)[0] != 2 {
+		t.Fatal("a policy with a run bound is not carried as an extension")
+	}
+	if d, err := protocol.Decode(f.create.Encode(nil)); err != nil || d.Control.Policy.MaxRun != 3 {
+		t.Fatalf("round trip: %v %+v", err, d.Control.Policy)
+	}
 	for i := range 3 {
 		m := f.accept(f.post("bob", fmt.Sprint(i)))
-		if m.Run != uint64(i+1) || protocol.CheckRun(&m, lim) != nil {
+		if m.Run != uint64(i+1) {
 			t.Fatalf("post %d: run %d", i, m.Run)
 		}
 	}
-	m, err := f.check(f.post("bob", "one too many"))
-	if err != nil || !errors.Is(protocol.CheckRun(&m, lim), protocol.ErrRunTooLong) {
-		t.Fatalf("the 4th in a row: run %d, %v", m.Run, protocol.CheckRun(&m, lim))
+	if _, err := f.check(f.post("bob", "one too many")); !errors.Is(err, protocol.ErrRunTooLong) {
+		t.Fatalf("the 4th in a row: %v", err)
 	}
 	f.accept(f.post("alice", "a reply"))
-	m = f.accept(f.post("bob", "after the reply"))
+	m := f.accept(f.post("bob", "after the reply"))
 	if m.Run != 1 {
 		t.Fatalf("after a reply: run %d, want 1", m.Run)
 	}
-	// Another device of the same user is not "someone else".
 	phone := device(t, "bob", "phone")
-	p, err := protocol.NewPost(f.ts, phone, f.rings["bob"], nil, nil, []byte("phone"), f.now())
+	pp, err := protocol.NewPost(f.ts, phone, f.rings["bob"], nil, nil, []byte("phone"), f.now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.accept(p)
+	f.accept(pp)
 	m = f.accept(f.post("bob", "laptop again"))
 	if m.Run != 2 {
 		t.Fatalf("after the same user's other device: run %d, want 2", m.Run)
+	}
+	// The default bound needs no extension: existing threads keep their bytes.
+	g := newFixture(t, "alice", []string{"bob"}, nil, protocol.DefaultPolicy())
+	if g.create.Encode(nil)[0] != 1 || g.ts.Current.Policy.RunBound() != protocol.DefaultMaxRun {
+		t.Fatal("the default policy changed the encoding")
 	}
 }
