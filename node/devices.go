@@ -1,12 +1,16 @@
 package node
 
 import (
+	"bytes"
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/weftnet/weft/crypto"
@@ -171,4 +175,60 @@ func (n *Node) DeviceID(u crypto.UserID) (crypto.DeviceID, error) {
 		return crypto.DeviceID{}, err
 	}
 	return w.(*protocol.Device).Key.DeviceID(), nil
+}
+
+// DeviceInfo is a device of a user, as a thread's own records show it.
+type DeviceInfo struct {
+	User     crypto.UserID   `json:"user"`
+	Device   crypto.DeviceID `json:"device"`
+	Name     string          `json:"name"`
+	Created  int64           `json:"created"` // Unix milliseconds, from its certificate
+	Events   uint64          `json:"events"`  // its highest sequence number in the thread
+	ThisNode bool            `json:"thisNode,omitempty"`
+}
+
+// Devices lists the devices that have written in thread t, by user, from
+// the thread's own records (each device's certificate came with its first
+// event there): what any member can know of another member's devices with
+// no server. Users writing with their own key are not listed.
+func (u *User) Devices(ctx context.Context, t protocol.ThreadID) ([]DeviceInfo, error) {
+	if _, err := u.n.identity(u.id); err != nil {
+		return nil, err
+	}
+	var out []DeviceInfo
+	err := u.n.do(ctx, false, func(w *work) error {
+		ts, err := u.readable(t)
+		if err != nil {
+			return err
+		}
+		for writer, user := range ts.Authors {
+			id, err := u.n.store.SeqID(t, writer, 1)
+			if err != nil || id.IsZero() {
+				continue
+			}
+			ev, err := u.n.store.Event(t, id)
+			if err != nil {
+				continue
+			}
+			cert, err := ev.DeviceCert()
+			if err != nil || cert == nil {
+				continue
+			}
+			info := DeviceInfo{User: user, Device: cert.Device(), Name: cert.Name(), Created: cert.Created().UnixMilli(), Events: ts.Tips[writer].Seq}
+			u.n.idMu.RLock()
+			if d, ok := u.n.devices[user]; ok && d.Key.DeviceID() == cert.Device() {
+				info.ThisNode = true
+			}
+			u.n.idMu.RUnlock()
+			out = append(out, info)
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b DeviceInfo) int {
+		if c := bytes.Compare(a.User[:], b.User[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Created, b.Created)
+	})
+	return out, err
 }

@@ -110,4 +110,25 @@ func TestTwoDevicesOfOneUser(t *testing.T) {
 	if !slices.ContainsFunc(l.Items, func(m node.Message) bool { return m.Author == alice1.ID() }) {
 		t.Fatal("no message of alice")
 	}
+	// Bob lists Alice's devices from the thread's own records.
+	devs, err := bob.Devices(ctx, th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var alices []crypto.DeviceID
+	for _, d := range devs {
+		if d.User == alice1.ID() {
+			alices = append(alices, d.Device)
+			if d.Name == "" || d.Events == 0 || d.ThisNode {
+				t.Errorf("alice's device as bob sees it: %+v", d)
+			}
+		}
+	}
+	if len(alices) != 2 || !slices.Contains(alices, d1) || !slices.Contains(alices, d2) {
+		t.Fatalf("bob lists alice's devices %v, want %s and %s", alices, d1, d2)
+	}
+	mine, err := alice2.Devices(ctx, th)
+	if err != nil || !slices.ContainsFunc(mine, func(d node.DeviceInfo) bool { return d.Device == d2 && d.ThisNode }) {
+		t.Fatalf("alice's second node does not mark its own device: %v %+v", err, mine)
+	}
 }
