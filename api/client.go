@@ -181,7 +181,9 @@ func (c *Client) DeleteMessage(ctx context.Context, m protocol.EventID) error {
 }
 
 // Events streams events (of one thread if thread is not nil) to fn until
-// ctx ends, fn returns an error, or the daemon stops.
+// ctx ends (it returns ctx.Err()), fn returns an error (returned), or the
+// daemon stops: an *Error of code unavailable when it said so, an error
+// wrapping ErrUnreachable when the stream just ended.
 func (c *Client) Events(ctx context.Context, thread *protocol.ThreadID, fn func(node.Event) error) error {
 	return c.Watch(ctx, thread, nil, fn)
 }
@@ -227,10 +229,15 @@ func (c *Client) Watch(ctx context.Context, thread *protocol.ThreadID, ready fun
 			}
 		}
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return err
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return ctx.Err()
+	// The stream ended without an error event: the daemon died, or the
+	// connection broke.
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%w: the event stream broke: %w", ErrUnreachable, err)
+	}
+	return fmt.Errorf("%w: the event stream ended", ErrUnreachable)
 }
 
 // Status fetches the node's status.

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weftnet/weft/crypto"
@@ -37,6 +38,10 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	maxBody int64
+	// closing is closed by Close: open event streams end with an
+	// "unavailable" error event.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // NewServer returns the API handler for n, guarded by token.
@@ -47,10 +52,20 @@ func NewServer(n *node.Node, token string, log *slog.Logger) *Server {
 	lim := n.Limits()
 	// Binary fields travel as base64 (4/3 larger), plus room for the JSON.
 	maxBody := int64(lim.MaxData+2*lim.MaxMeta)*4/3 + 64<<10
-	s := &Server{n: n, token: token, log: log, mux: http.NewServeMux(), maxBody: maxBody}
+	s := &Server{n: n, token: token, log: log, mux: http.NewServeMux(), maxBody: maxBody, closing: make(chan struct{})}
 	s.routes()
 	return s
 }
+
+// Close tells the server that the daemon is stopping: every open event
+// stream, and any opened afterwards, ends with an "error" event of code
+// unavailable, so that clients know the daemon stopped rather than see
+// the connection drop. Call it before http.Server.Shutdown (whose
+// cancelled request contexts would otherwise end the streams silently).
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// errShuttingDown ends the event streams when the daemon stops.
+var errShuttingDown = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the daemon is shutting down"}
 
 func (s *Server) routes() {
 	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
@@ -503,14 +518,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	flusher.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	end := func(e *Error) error {
+		b, _ := json.Marshal(map[string]*Error{"error": e})
+		fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+		flusher.Flush()
+		return nil
+	}
 	for {
 		select {
 		case e, ok := <-sub.C:
 			if !ok {
 				if err := sub.Err(); err != nil {
-					b, _ := json.Marshal(map[string]*Error{"error": classify(err)})
-					fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
-					flusher.Flush()
+					return end(classify(err))
 				}
 				return nil
 			}
@@ -523,8 +542,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		case <-keepAlive.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 			flusher.Flush()
+		case <-s.closing:
+			return end(errShuttingDown)
 		case <-r.Context().Done():
-			return nil
+			select {
+			case <-s.closing: // the daemon is stopping: say so
+				return end(errShuttingDown)
+			default: // the client went away
+				return nil
+			}
 		}
 	}
 }

@@ -31,6 +31,7 @@ const testToken = "test-token-0123456789abcdef"
 type testEnv struct {
 	t     *testing.T
 	n     *node.Node
+	s     *api.Server
 	srv   *httptest.Server
 	c     *api.Client
 	alice crypto.UserID // the node's first identity: the default acting user
@@ -93,6 +94,7 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 		}
 	}
 	s := api.NewServer(n, testToken, nil)
+	e.s = s
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/events" {
 			w = &flushSignal{ResponseWriter: w, ready: e.streams, query: r.URL.RawQuery}
@@ -1171,6 +1173,58 @@ func TestNodeClosed(t *testing.T) {
 	}
 	wantError(t, e.raw("GET", "/v1/threads", ""), http.StatusServiceUnavailable, api.CodeUnavailable, "closed")
 	wantError(t, e.raw("POST", "/v1/threads", `{}`), http.StatusServiceUnavailable, api.CodeUnavailable, "closed")
+}
+
+// TestServerClose: when the daemon stops (Server.Close, then the HTTP
+// server's shutdown cancels the requests), an open event stream ends with
+// the documented "error" event of code unavailable, on the wire and
+// through the Go client; a stream opened afterwards ends at once the same
+// way. A stream that just ends, with no error event, is ErrUnreachable
+// to the client, not a clean end.
+func TestServerClose(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	e.waitStream()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.c.Events(context.Background(), nil, func(node.Event) error { return nil })
+	}()
+	e.waitStream()
+	e.s.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the stream: %v (read %q)", err, body)
+	}
+	if want := "event: error\ndata: {\"error\":{\"code\":\"unavailable\","; !strings.Contains(string(body), want) {
+		t.Errorf("stream ended with %q, want an error event of code unavailable", body)
+	}
+	select {
+	case err := <-done:
+		wantAPIError(t, err, 0, api.CodeUnavailable)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's stream did not end on Close")
+	}
+	err = e.c.Events(context.Background(), nil, func(node.Event) error { return nil })
+	wantAPIError(t, err, 0, api.CodeUnavailable)
+
+	// A stream cut with no error event.
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, ": weft events\n\n")
+	}))
+	defer cut.Close()
+	err = api.NewClient(strings.TrimPrefix(cut.URL, "http://"), testToken).Events(context.Background(), nil, func(node.Event) error { return nil })
+	if !errors.Is(err, api.ErrUnreachable) {
+		t.Errorf("a stream that ended without an error event: %v, want ErrUnreachable", err)
+	}
 }
 
 // A policy in a request sets only the rules it names: a new thread keeps

@@ -685,11 +685,14 @@ func cmdWatch(e *env, args []string) error {
 		return err
 	})
 	if errors.Is(err, context.Canceled) {
-		return nil
+		return nil // Ctrl-C or SIGTERM: the user stopped watching
 	}
 	var ae *api.Error
-	if errors.Is(err, api.ErrUnreachable) || (errors.As(err, &ae) && ae.Code == api.CodeUnavailable) {
-		return errors.New("the daemon stopped")
+	switch {
+	case errors.As(err, &ae) && ae.Code == api.CodeUnavailable:
+		return errors.New("the daemon stopped: watch ended")
+	case errors.Is(err, api.ErrUnreachable):
+		return fmt.Errorf("lost the daemon (it died or the connection broke): watch ended (%v)", err)
 	}
 	return err
 }

@@ -268,13 +268,16 @@ func cmdDaemon(e *env, args []string) error {
 	}
 	// Long-lived requests (event streams) end when the server shuts down,
 	// instead of holding the shutdown for its whole timeout.
+	// The API server first ends them with an "unavailable" error event, so
+	// that a client (weft watch) knows the daemon stopped.
 	apiCtx, endRequests := context.WithCancel(context.Background())
+	handler := api.NewServer(n, token, log)
 	srv := &http.Server{
-		Handler:           api.NewServer(n, token, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return apiCtx },
 	}
-	srv.RegisterOnShutdown(endRequests)
+	srv.RegisterOnShutdown(func() { handler.Close(); endRequests() })
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API server", "err", err)

@@ -1,0 +1,38 @@
+package main
+
+// End-to-end tests of what operators and scripts expect of the CLI, in
+// the style of e2e_test.go (the built binary, real daemons on 127.0.0.1).
+
+import (
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestWatchDaemonStops: when the daemon stops (SIGTERM), `weft watch`
+// says so and exits non-zero, rather than end silently with status 0.
+func TestWatchDaemonStops(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	home := filepath.Join(t.TempDir(), "home")
+	d, _ := c.startDaemon(home, loopback...)
+	for _, args := range [][]string{{"watch", "--home", home}, {"watch", "--json", "--home", home}} {
+		w := c.start(strings.Join(args, " "), args...)
+		if !eventually(10*time.Second, func() bool { return strings.Contains(w.stderr.String(), "watching all threads") }) {
+			t.Fatalf("%s printed no ready line; stderr %q", args, w.stderr.String())
+		}
+		defer func() {
+			code := w.wait(15 * time.Second)
+			msg := strings.TrimSpace(w.stderr.String())
+			last := msg[strings.LastIndex(msg, "\n")+1:]
+			if code != 1 || last != "weft: the daemon stopped: watch ended" {
+				t.Errorf("%s when the daemon stopped: exit %d, last stderr line %q; want exit 1 and \"weft: the daemon stopped: watch ended\"", args, code, last)
+			}
+		}()
+	}
+	if code, _ := d.stop(syscall.SIGTERM, 20*time.Second); code != 0 {
+		t.Errorf("daemon exit status %d after SIGTERM", code)
+	}
+}
