@@ -142,6 +142,7 @@ func (c *Client) GetThread(ctx context.Context, t protocol.ThreadID) (node.Threa
 // UpdateThread changes a thread and returns it as it now is.
 func (c *Client) UpdateThread(ctx context.Context, t protocol.ThreadID, req UpdateThreadRequest) (node.Thread, error) {
 	var out node.Thread
+	req.PublicMeta, req.PrivateMeta = setField(req.PublicMeta), setField(req.PrivateMeta)
 	return out, c.do(ctx, "PATCH", "/v1/threads/"+t.String(), req, &out)
 }
 
@@ -172,6 +173,7 @@ func (c *Client) GetMessage(ctx context.Context, m protocol.EventID) (node.Messa
 // message's, the others are kept. It returns the message as it now is.
 func (c *Client) UpdateMessage(ctx context.Context, m protocol.EventID, req UpdateMessageRequest) (node.Message, error) {
 	var out node.Message
+	req.PublicMeta, req.PrivateMeta, req.Data = setField(req.PublicMeta), setField(req.PrivateMeta), setField(req.Data)
 	return out, c.do(ctx, "PATCH", "/v1/messages/"+m.String(), req, &out)
 }
 

@@ -350,7 +350,7 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	err = u.UpdateThread(r.Context(), t, node.ThreadUpdate{
 		AddUsers: req.AddUsers, RemoveUsers: req.RemoveUsers,
 		AddManagers: req.AddManagers, RemoveManagers: req.RemoveManagers,
-		PublicMeta: req.PublicMeta, PrivateMeta: req.PrivateMeta, Policy: policy,
+		PublicMeta: bytesOf(req.PublicMeta), PrivateMeta: bytesOf(req.PrivateMeta), Policy: policy,
 		RotateKey: req.RotateKey, Version: req.Version, Force: req.Force,
 	})
 	if err != nil {

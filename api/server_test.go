@@ -443,7 +443,7 @@ func TestFlow(t *testing.T) {
 	if slices.Contains(th.Users, carol) || th.Version != 3 || th.Epoch != 1 {
 		t.Errorf("after removing carol: users %v version %d epoch %d (removal must rotate the key)", th.Users, th.Version, th.Epoch)
 	}
-	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: []byte("new public"), PrivateMeta: []byte("new secret")})
+	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("new public")), PrivateMeta: api.Set([]byte("new secret"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,11 +457,11 @@ func TestFlow(t *testing.T) {
 	if th.Epoch != 2 || th.Version != 5 || string(th.PrivateMeta) != "new secret" {
 		t.Errorf("after rotation: epoch %d version %d private %q", th.Epoch, th.Version, th.PrivateMeta)
 	}
-	_, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: []byte("stale"), Version: 3})
+	_, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("stale")), Version: 3})
 	wantAPIError(t, err, http.StatusConflict, api.CodeVersionMismatch)
 	wantError(t, e.raw("PATCH", "/v1/threads/"+t1.String(), `{"publicMeta":"c3RhbGU=","version":1}`),
 		http.StatusConflict, api.CodeVersionMismatch, "version")
-	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: []byte("forced"), Version: 3, Force: true})
+	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("forced")), Version: 3, Force: true})
 	if err != nil || string(th.PublicMeta) != "forced" || th.Version != 6 {
 		t.Errorf("forced update: %+v, %v", th, err)
 	}
@@ -871,7 +871,7 @@ func TestEvents(t *testing.T) {
 	if ev.Type != node.EventThreadUpdatedMessage || ev.Message == nil || string(ev.Message.Data) != "edited" || len(ev.Message.Updates) != 1 {
 		t.Errorf("threadUpdatedMessage event: %+v", ev)
 	}
-	if _, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PublicMeta: []byte("renamed")}); err != nil {
+	if _, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("renamed"))}); err != nil {
 		t.Fatal(err)
 	}
 	ev = readEvent(t, ch)
@@ -1289,6 +1289,43 @@ func TestPartialMessageUpdate(t *testing.T) {
 	wantError(t, e.raw("PATCH", msg, `{}`), http.StatusBadRequest, api.CodeBadRequest, "nothing to change")
 	if m := decodeJSON[node.Message](t, e.raw("GET", msg, ""), http.StatusOK); len(m.Updates) != 3 {
 		t.Errorf("an empty PATCH changed the message: %d updates", len(m.Updates))
+	}
+}
+
+// TestClearThreadMeta: a thread's metadata can be cleared, through the Go
+// client (Set(nil), or a pointer to an empty slice) and in JSON (""),
+// while Keep (null, absent) leaves it.
+func TestClearThreadMeta(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	tid, err := e.c.CreateThread(ctx, api.CreateThreadRequest{PublicMeta: []byte("pub"), PrivateMeta: []byte("priv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, th node.Thread, pub, priv string) {
+		t.Helper()
+		if string(th.PublicMeta) != pub || string(th.PrivateMeta) != priv {
+			t.Errorf("%s: publicMeta %q privateMeta %q, want %q %q", what, th.PublicMeta, th.PrivateMeta, pub, priv)
+		}
+	}
+	th, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PublicMeta: api.Set(nil), PrivateMeta: api.Keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Set(nil) public, Keep private", th, "", "priv")
+	empty := []byte{}
+	th, err = e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PrivateMeta: &empty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("pointer to empty private", th, "", "")
+	path := "/v1/threads/" + tid.String()
+	check("JSON set", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":"cHVi","privateMeta":"cHJpdg=="}`), http.StatusOK), "pub", "priv")
+	check("JSON null keeps, \"\" clears", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":null,"privateMeta":""}`), http.StatusOK), "pub", "")
+	check("JSON absent keeps", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"privateMeta":"eA=="}`), http.StatusOK), "pub", "x")
+	check("JSON \"\" clears", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":""}`), http.StatusOK), "", "x")
+	if th, _ := e.c.GetThread(ctx, tid); th.Version != 7 {
+		t.Errorf("version %d after 6 updates, want 7", th.Version)
 	}
 }
 

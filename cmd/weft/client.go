@@ -418,10 +418,10 @@ func threadUpdate(e *env, args []string) error {
 	}
 	fs.Visit(func(f *flagT) {
 		switch f.Name {
-		case "public-meta":
-			req.PublicMeta = []byte(*pub)
+		case "public-meta": // "" clears it
+			req.PublicMeta = api.Set([]byte(*pub))
 		case "private-meta":
-			req.PrivateMeta = []byte(*priv)
+			req.PrivateMeta = api.Set([]byte(*priv))
 		}
 	})
 	req.RotateKey = *rotate

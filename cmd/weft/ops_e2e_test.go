@@ -4,6 +4,7 @@ package main
 // the style of e2e_test.go (the built binary, real daemons on 127.0.0.1).
 
 import (
+	"encoding/base64"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -34,5 +35,25 @@ func TestWatchDaemonStops(t *testing.T) {
 	}
 	if code, _ := d.stop(syscall.SIGTERM, 20*time.Second); code != 0 {
 		t.Errorf("daemon exit status %d after SIGTERM", code)
+	}
+}
+
+// TestThreadUpdateClearsMeta: `weft thread update T --public-meta ""`
+// clears the field; a field not given is kept.
+func TestThreadUpdateClearsMeta(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	home := filepath.Join(t.TempDir(), "home")
+	c.startDaemon(home, loopback...)
+	var th struct{ ThreadID string }
+	c.okJSON(&th, "thread", "create", "--public-meta", "pub", "--private-meta", "priv", "--json", "--home", home)
+	var got struct{ PublicMeta, PrivateMeta string }
+	c.okJSON(&got, "thread", "update", th.ThreadID, "--public-meta", "", "--json", "--home", home)
+	if got.PublicMeta != "" || got.PrivateMeta != base64.StdEncoding.EncodeToString([]byte("priv")) {
+		t.Fatalf("after --public-meta \"\": publicMeta %q privateMeta %q, want empty and priv kept", got.PublicMeta, got.PrivateMeta)
+	}
+	c.okJSON(&got, "thread", "update", th.ThreadID, "--private-meta", "", "--json", "--home", home)
+	if got.PublicMeta != "" || got.PrivateMeta != "" {
+		t.Fatalf("after --private-meta \"\": publicMeta %q privateMeta %q, want both empty", got.PublicMeta, got.PrivateMeta)
 	}
 }
