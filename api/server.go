@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -338,12 +339,15 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cur, err := u.GetThread(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	if err := checkThreadUpdate(cur, u.ID(), &req); err != nil {
+		return err
+	}
 	var policy *protocol.Policy
 	if req.Policy != nil {
-		cur, err := u.GetThread(r.Context(), t)
-		if err != nil {
-			return err
-		}
 		p := req.Policy.Apply(cur.Policy)
 		policy = &p
 	}
@@ -357,6 +361,43 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.getThread(w, r)
+}
+
+// checkThreadUpdate refuses, as a client mistake that writes nothing, an
+// update by a manager of th that removes someone who is not a member (or
+// not a manager), or that changes nothing at all. (Whether the user may
+// update th at all is the node's to say.)
+func checkThreadUpdate(th node.Thread, me crypto.UserID, req *UpdateThreadRequest) error {
+	if th.StatusCode == node.StatusDeleted || !slices.Contains(th.Managers, me) {
+		return nil
+	}
+	for _, u := range req.RemoveUsers {
+		if !slices.Contains(th.Users, u) {
+			return badRequest("removeUsers: %s is not a member of thread %s", u, th.ThreadID)
+		}
+	}
+	for _, u := range req.RemoveManagers {
+		if !slices.Contains(th.Managers, u) {
+			return badRequest("removeManagers: %s is not a manager of thread %s", u, th.ThreadID)
+		}
+	}
+	if len(req.RemoveUsers)+len(req.RemoveManagers) > 0 || req.PublicMeta != nil || req.PrivateMeta != nil || req.Policy != nil || req.RotateKey {
+		return nil
+	}
+	for _, u := range req.AddUsers {
+		if !slices.Contains(th.Users, u) {
+			return nil
+		}
+	}
+	for _, u := range req.AddManagers {
+		if !slices.Contains(th.Managers, u) {
+			return nil
+		}
+	}
+	if len(req.AddUsers)+len(req.AddManagers) > 0 {
+		return badRequest("the update changes nothing: the users to add are already members (and managers) of thread %s", th.ThreadID)
+	}
+	return nil // an empty update: the node says it changes nothing
 }
 
 func (s *Server) deleteThread(w http.ResponseWriter, r *http.Request) error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -44,7 +45,8 @@ type testEnv struct {
 
 type envOpts struct {
 	limits     protocol.Limits
-	identities int // default 2; -1 for none
+	identities int          // default 2; -1 for none
+	log        *slog.Logger // the server's logger; nil: none
 }
 
 // flushSignal tells the test when the event stream has subscribed: the
@@ -93,7 +95,7 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 			e.bob = u
 		}
 	}
-	s := api.NewServer(n, testToken, nil)
+	s := api.NewServer(n, testToken, o.log)
 	e.s = s
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/events" {
@@ -1326,6 +1328,93 @@ func TestClearThreadMeta(t *testing.T) {
 	check("JSON \"\" clears", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":""}`), http.StatusOK), "", "x")
 	if th, _ := e.c.GetThread(ctx, tid); th.Version != 7 {
 		t.Errorf("version %d after 6 updates, want 7", th.Version)
+	}
+}
+
+// levels records the level of every log record.
+type levels struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *levels) Enabled(context.Context, slog.Level) bool { return true }
+func (l *levels) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, r.Level.String()+" "+r.Message)
+	return nil
+}
+func (l *levels) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *levels) WithGroup(string) slog.Handler      { return l }
+
+func (l *levels) errors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.DeleteFunc(slices.Clone(l.got), func(s string) bool { return !strings.HasPrefix(s, "ERROR") })
+}
+
+// TestClientMistakes: a thread update that cannot be done as asked —
+// removing the last manager, removing someone who is not a member (or not
+// a manager), adding only who is already there — is a 4xx, logged below
+// ERROR, and writes nothing.
+func TestClientMistakes(t *testing.T) {
+	logs := &levels{}
+	e := newEnv(t, envOpts{log: slog.New(logs)})
+	ctx := context.Background()
+	tid, err := e.c.CreateThread(ctx, api.CreateThreadRequest{Users: []crypto.UserID{e.bob}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := crypto.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	T := "/v1/threads/" + tid.String()
+	A, B, S := e.alice.String(), e.bob.String(), stranger.UserID().String()
+	before, err := e.c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, body string
+		status     int
+		code       string
+		msg        []string
+	}{
+		{"remove the last manager", `{"removeManagers":["` + A + `"]}`, 400, api.CodeBadRequest, []string{"manager"}},
+		{"remove the last manager as a member", `{"removeUsers":["` + A + `"]}`, 400, api.CodeBadRequest, []string{"manager"}},
+		{"remove a non-member", `{"removeUsers":["` + S + `"]}`, 400, api.CodeBadRequest, []string{S, "not a member"}},
+		{"remove a non-member among members", `{"removeUsers":["` + B + `","` + S + `"]}`, 400, api.CodeBadRequest, []string{S, "not a member"}},
+		{"remove a member who is not a manager", `{"removeManagers":["` + B + `"]}`, 400, api.CodeBadRequest, []string{B, "not a manager"}},
+		{"add a member again", `{"addUsers":["` + B + `"]}`, 400, api.CodeBadRequest, []string{"changes nothing"}},
+		{"add a manager again", `{"addManagers":["` + A + `"]}`, 400, api.CodeBadRequest, []string{"changes nothing"}},
+		{"empty update", `{}`, 400, api.CodeBadRequest, []string{"changes nothing"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantError(t, e.raw("PATCH", T, c.body), c.status, c.code, c.msg...)
+		})
+	}
+	// Not a manager: the node's answer, not ours.
+	wantError(t, e.as(e.bob, "PATCH", T, `{"removeUsers":["`+S+`"]}`), http.StatusForbidden, api.CodeNotManager)
+
+	th, err := e.c.GetThread(ctx, tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.Version != 1 || after.EventsStored != before.EventsStored {
+		t.Errorf("refused updates wrote: thread version %d (want 1), events stored %d -> %d", th.Version, before.EventsStored, after.EventsStored)
+	}
+	if errs := logs.errors(); len(errs) > 0 {
+		t.Errorf("client mistakes logged at ERROR: %q", errs)
+	}
+	// What is allowed still works.
+	if th, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{AddManagers: []crypto.UserID{e.bob}, RemoveManagers: []crypto.UserID{e.alice}}); err != nil || !slices.Equal(th.Managers, []crypto.UserID{e.bob}) {
+		t.Errorf("handing over the manager role: %v, managers %v", err, th.Managers)
 	}
 }
 
