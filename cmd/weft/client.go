@@ -463,10 +463,11 @@ func threadDelete(e *env, args []string) error {
 }
 
 func cmdSend(e *env, args []string) error {
-	fs, c := newFlags(e, "send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]")
+	fs, c := newFlags(e, "send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S] [--empty]")
 	data := fs.String("data", "", "message data (default: read stdin)")
 	pub := fs.String("public-meta", "", "public metadata")
 	priv := fs.String("private-meta", "", "private metadata (encrypted)")
+	empty := fs.Bool("empty", false, "send the message even if its data is empty")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -479,9 +480,19 @@ func cmdSend(e *env, args []string) error {
 	dataSet := false
 	fs.Visit(func(f *flagT) { dataSet = dataSet || f.Name == "data" })
 	if !dataSet {
+		if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
+			fmt.Fprintln(e.stderr, "weft: reading the message from the terminal; end it with Ctrl-D on a line of its own (or pass --data)")
+		}
 		if body, err = io.ReadAll(e.stdin); err != nil {
 			return fmt.Errorf("reading data from stdin: %w", err)
 		}
+	}
+	if len(body) == 0 && !*empty {
+		what := "--data is empty"
+		if !dataSet {
+			what = "stdin was empty"
+		}
+		return fmt.Errorf("%w: not sending an empty message (%s): give the data with --data or on stdin, or pass --empty to send it anyway", errUsage, what)
 	}
 	cl, cx, cancel, err := dial(e, c)
 	if err != nil {

@@ -46,7 +46,7 @@ func commands() []command {
 		{"restore", "FILE", "create the home (--home) from a backup FILE", cmdRestore},
 		{"connect", "MULTIADDR|USERID", "connect to a peer, or to a user's nodes found through the DHT", cmdConnect},
 		{"thread", "create|list|get|update|delete ...", "manage threads", cmdThread},
-		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]", "send a message", cmdSend},
+		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S] [--empty]", "send a message (an empty one only with --empty)", cmdSend},
 		{"messages", "THREAD [--limit N] [--skip N] [--desc] [--last-id ID]", "list a thread's messages", cmdMessages},
 		{"message", "get|update|delete ID ...", "read or change one message", cmdMessage},
 		{"watch", "[THREAD]", "stream events as they happen", cmdWatch},

@@ -57,3 +57,27 @@ func TestThreadUpdateClearsMeta(t *testing.T) {
 		t.Fatalf("after --private-meta \"\": publicMeta %q privateMeta %q, want both empty", got.PublicMeta, got.PrivateMeta)
 	}
 }
+
+// TestSendEmpty: an empty message is a usage error (exit 2) unless asked
+// for with --empty: stdin at EOF, or --data "".
+func TestSendEmpty(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	home := filepath.Join(t.TempDir(), "home")
+	c.startDaemon(home, loopback...)
+	var th struct{ ThreadID string }
+	c.okJSON(&th, "thread", "create", "--json", "--home", home)
+	oneLineFailure(t, "send with stdin at EOF", c.run("send", th.ThreadID, "--home", home), 2, "empty message")
+	oneLineFailure(t, "send --data \"\"", c.run("send", th.ThreadID, "--data", "", "--home", home), 2, "empty message")
+	var l jsonMessages
+	c.okJSON(&l, "messages", th.ThreadID, "--json", "--home", home)
+	if l.TotalAvailable != 0 {
+		t.Fatalf("refused sends stored %d messages", l.TotalAvailable)
+	}
+	c.ok("send", th.ThreadID, "--empty", "--public-meta", "ping", "--home", home)
+	c.ok("send", th.ThreadID, "--empty", "--data", "", "--home", home)
+	c.okJSON(&l, "messages", th.ThreadID, "--json", "--home", home)
+	if l.TotalAvailable != 2 {
+		t.Fatalf("--empty: %d messages, want 2", l.TotalAvailable)
+	}
+}
