@@ -339,15 +339,19 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cur, err := u.GetThread(r.Context(), t)
-	if err != nil {
-		return err
-	}
-	if err := checkThreadUpdate(cur, u.ID(), &req); err != nil {
-		return err
+	// If the thread cannot be read (unknown, deleted...), the node's
+	// update says why, as for a write (410 for a deleted thread).
+	cur, curErr := u.GetThread(r.Context(), t)
+	if curErr == nil {
+		if err := checkThreadUpdate(cur, u.ID(), &req); err != nil {
+			return err
+		}
 	}
 	var policy *protocol.Policy
 	if req.Policy != nil {
+		if curErr != nil {
+			return curErr
+		}
 		p := req.Policy.Apply(cur.Policy)
 		policy = &p
 	}
