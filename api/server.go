@@ -100,13 +100,35 @@ func (s *Server) routes() {
 
 // ServeHTTP checks the bearer token, then serves the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The scheme is exactly "Bearer", as documented (docs/api.md).
 	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+	if !ok || scheme != "Bearer" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
 		s.fail(w, r, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (see api.json in the node's home)"})
 		return
 	}
+	// A path with . or .. segments or an empty one would get the mux's
+	// redirect (307 with an HTML body): refuse it in JSON instead.
+	if p := r.URL.Path; !canonical(p) {
+		s.fail(w, r, badRequest("path %q is not canonical: no \".\", \"..\" or empty segments", p))
+		return
+	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// canonical reports whether p is an absolute path with no ".", ".." or
+// empty segments (a trailing slash aside).
+func canonical(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	for _, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && p != "/") {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -457,6 +479,19 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	l, err := u.ListMessages(r.Context(), t, p)
 	if err != nil {
 		return err
+	}
+	if !p.LastID.IsZero() {
+		// A lastId that is not a message of this thread's list is 404
+		// (the store would otherwise start from the beginning). Checked
+		// after the listing, so that errors about the thread come first.
+		m, err := u.GetMessage(r.Context(), p.LastID)
+		switch {
+		case errors.Is(err, node.ErrNotFound), errors.Is(err, protocol.ErrNotMember),
+			err == nil && (m.ThreadID != t || m.StatusCode == node.StatusDeleted):
+			return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("lastId: message %s is not in thread %s", p.LastID, t)}
+		case err != nil:
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, l)
 	return nil

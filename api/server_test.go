@@ -1418,6 +1418,66 @@ func TestClientMistakes(t *testing.T) {
 	}
 }
 
+// TestDocumentedRefusals: what docs/api.md promises and main did not do.
+// A well-formed lastId that is not in the list is 404; the scheme is
+// exactly "Bearer"; a path with ".", ".." or empty segments is a JSON 400,
+// not the mux's 307 redirect with an HTML body.
+func TestDocumentedRefusals(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.srv.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	ctx := context.Background()
+	t1, err := e.c.CreateThread(ctx, api.CreateThreadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := e.c.CreateThread(ctx, api.CreateThreadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []protocol.EventID
+	for _, d := range []string{"one", "two", "three"} {
+		m, err := e.c.Send(ctx, t1, api.SendRequest{Data: []byte(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m)
+	}
+	other, err := e.c.Send(ctx, t2, api.SendRequest{Data: []byte("elsewhere")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.DeleteMessage(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	absent := strings.Repeat("ab", 32)
+	M := "/v1/threads/" + t1.String() + "/messages?lastId="
+	wantError(t, e.raw("GET", M+absent, ""), http.StatusNotFound, api.CodeNotFound, "lastId", absent)
+	wantError(t, e.raw("GET", M+other.String(), ""), http.StatusNotFound, api.CodeNotFound, "lastId")
+	wantError(t, e.raw("GET", M+ids[2].String(), ""), http.StatusNotFound, api.CodeNotFound, "lastId") // deleted
+	wantError(t, e.raw("GET", M+t2.String(), ""), http.StatusNotFound, api.CodeNotFound, "lastId")
+	wantError(t, e.raw("GET", "/v1/threads?lastId="+absent, ""), http.StatusNotFound, api.CodeNotFound, "lastId")
+	l := decodeJSON[node.List[node.Message]](t, e.raw("GET", M+ids[0].String(), ""), http.StatusOK)
+	if len(l.Items) != 1 || l.Items[0].MessageID != ids[1] {
+		t.Errorf("the page after the first message: %+v, want the second only", l.Items)
+	}
+	_, err = e.c.ListMessages(ctx, t1, node.Page{LastID: protocol.EventID(t2)})
+	wantAPIError(t, err, http.StatusNotFound, api.CodeNotFound)
+
+	for _, auth := range []string{"bearer " + testToken, "BEARER " + testToken, "Bearer  " + testToken} {
+		wantError(t, e.raw("GET", "/v1/id", "", "Authorization", auth), http.StatusUnauthorized, api.CodeUnauthorized, "token")
+	}
+
+	for _, p := range []string{"/v1/threads/../id", "/v1/./id", "/v1//id", "/../v1/id", "/v1/threads/" + t1.String() + "/messages/..", "/v1/threads//"} {
+		r := e.raw("GET", p, "")
+		wantError(t, r, http.StatusBadRequest, api.CodeBadRequest, "path")
+		if loc := r.header.Get("Location"); loc != "" {
+			t.Errorf("GET %s: redirects to %s", p, loc)
+		}
+	}
+	// Refused before anything else: the token.
+	wantError(t, e.raw("GET", "/v1/../v1/id", "", "Authorization", ""), http.StatusUnauthorized, api.CodeUnauthorized)
+}
+
 // TestStatus: GET /v1/status reports what the node holds, in the JSON
 // field names docs/api.md gives.
 func TestStatus(t *testing.T) {
