@@ -37,6 +37,14 @@ func (s *secrets) flags(fs interface {
 	fs.BoolVar(&s.noPass, "no-passphrase", false, "keep user keys unencrypted (headless nodes; the file is still mode 0600)")
 }
 
+// check refuses conflicting flags: a passphrase file and no passphrase.
+func (s *secrets) check() error {
+	if s.noPass && s.file != "" {
+		return fmt.Errorf("%w: --no-passphrase and --passphrase-file conflict: give one", errUsage)
+	}
+	return nil
+}
+
 // passphrase returns the passphrase; confirm asks twice at a prompt.
 func (s *secrets) passphrase(e *env, confirm bool) ([]byte, error) {
 	if s.file != "" {
@@ -82,6 +90,9 @@ func cmdInit(e *env, args []string) error {
 	sec.flags(fs)
 	name := fs.String("name", "default", "local `name` of the first identity")
 	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	if err := sec.check(); err != nil {
 		return err
 	}
 	home, err := c.resolveHome(e)
@@ -167,6 +178,9 @@ func cmdDaemon(e *env, args []string) error {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
 	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	if err := sec.check(); err != nil {
 		return err
 	}
 	home, err := c.resolveHome(e)

@@ -5,6 +5,8 @@ package main
 
 import (
 	"encoding/base64"
+	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -79,5 +81,24 @@ func TestSendEmpty(t *testing.T) {
 	c.okJSON(&l, "messages", th.ThreadID, "--json", "--home", home)
 	if l.TotalAvailable != 2 {
 		t.Fatalf("--empty: %d messages, want 2", l.TotalAvailable)
+	}
+}
+
+// TestPassphraseFlagsConflict: --no-passphrase with --passphrase-file is
+// a usage error (exit 2) that creates nothing, for init and daemon.
+func TestPassphraseFlagsConflict(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	dir := t.TempDir()
+	pf := filepath.Join(dir, "pass")
+	if err := os.WriteFile(pf, []byte("a passphrase\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, cmd := range []string{"init", "daemon"} {
+		home := filepath.Join(dir, cmd)
+		oneLineFailure(t, cmd+" with both", c.run(cmd, "--no-passphrase", "--passphrase-file", pf, "--home", home), 2, "conflict")
+		if _, err := os.Stat(home); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s with conflicting flags made the home (stat: %v)", cmd, err)
+		}
 	}
 }
