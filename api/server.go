@@ -164,7 +164,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.Is(err, io.EOF) {
 			return invalid("empty body: a JSON object is expected")
 		}
-		return invalid(err.Error())
+		return invalid(jsonProblem(err, nil, v))
 	}
 	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
 		return invalid("data after the object")
@@ -175,7 +175,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	obj := json.NewDecoder(bytes.NewReader(raw))
 	obj.DisallowUnknownFields()
 	if err := obj.Decode(v); err != nil {
-		return invalid(err.Error())
+		return invalid(jsonProblem(err, raw, v))
 	}
 	return nil
 }

@@ -1478,6 +1478,50 @@ func TestDocumentedRefusals(t *testing.T) {
 	wantError(t, e.raw("GET", "/v1/../v1/id", "", "Authorization", ""), http.StatusUnauthorized, api.CodeUnauthorized)
 }
 
+// TestErrorTexts: invalid_json messages speak of JSON fields and types,
+// not of Go structs, packages and types, and name the field at fault,
+// base64 and user ID errors included.
+func TestErrorTexts(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	tid, err := e.c.CreateThread(ctx, api.CreateThreadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid, err := e.c.Send(ctx, tid, api.SendRequest{Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	T, M := "/v1/threads/"+tid.String(), "/v1/messages/"+mid.String()
+	cases := []struct {
+		method, path, body string
+		msg                []string
+	}{
+		{"POST", "/v1/threads", `{"users":[42]}`, []string{`field "users"`, "a number where a string is expected"}},
+		{"POST", "/v1/threads", `{"users":"x"}`, []string{`field "users"`, "a string where an array is expected"}},
+		{"POST", "/v1/threads", `{"users":["weft1abc"]}`, []string{`field "users"`, "malformed user ID"}},
+		{"POST", "/v1/threads", `{"publicMeta":"%%"}`, []string{`field "publicMeta"`, "base64"}},
+		{"POST", "/v1/threads", `{"policy":{"shareHistory":"yes"}}`, []string{`field "policy.shareHistory"`, "true or false"}},
+		{"POST", "/v1/threads", `{"policy":{"post":"everyone"}}`, []string{`field "policy"`, "unknown role"}},
+		{"POST", "/v1/threads", `{"users":`, []string{"unexpected end"}},
+		{"POST", T + "/messages", `{"data":5}`, []string{`field "data"`, "a number where a base64 string is expected"}},
+		{"POST", T + "/messages", `{"publicMeta":"","data":"not base64!"}`, []string{`field "data"`, "base64"}},
+		{"PATCH", M, `{"privateMeta":"@@@@"}`, []string{`field "privateMeta"`, "base64"}},
+		{"PATCH", T, `{"addUsers":["bob"]}`, []string{`field "addUsers"`, "malformed user ID"}},
+		{"PATCH", T, `{"version":"2"}`, []string{`field "version"`, "a string where a number is expected"}},
+		{"POST", "/v1/connect", `{"addr":5}`, []string{`field "addr"`, "a number where a string is expected"}},
+	}
+	for _, c := range cases {
+		r := e.raw(c.method, c.path, c.body)
+		wantError(t, r, http.StatusBadRequest, api.CodeInvalidJSON, c.msg...)
+		for _, leak := range []string{"Go struct", "Go value", "crypto.", "api.", "protocol.", "[]", "json:", "Request"} {
+			if bytes.Contains(r.body, []byte(leak)) {
+				t.Errorf("%s %s %s: the message shows Go internals (%q): %s", c.method, c.path, c.body, leak, r.body)
+			}
+		}
+	}
+}
+
 // TestStatus: GET /v1/status reports what the node holds, in the JSON
 // field names docs/api.md gives.
 func TestStatus(t *testing.T) {
