@@ -27,13 +27,20 @@ func printJSON(e *env, v any) error {
 	return enc.Encode(v)
 }
 
+// errNoDaemon: no daemon runs for the home; errDaemonStopped: it stopped
+// while a command (watch) was using it.
+var (
+	errNoDaemon      = errors.New("no daemon running")
+	errDaemonStopped = errors.New("the daemon stopped")
+)
+
 // connectDaemon finds the home's daemon and checks that it answers.
 func connectDaemon(e *env, c *common) (*api.Client, error) {
 	home, err := c.resolveHome(e)
 	if err != nil {
 		return nil, err
 	}
-	noDaemon := fmt.Errorf("no daemon running for home %s; start it with weft daemon", home)
+	noDaemon := fmt.Errorf("%w for home %s; start it with weft daemon", errNoDaemon, home)
 	cl, err := api.NewClientForHome(home)
 	if errors.Is(err, api.ErrNoDaemon) {
 		return nil, noDaemon
@@ -701,9 +708,9 @@ func cmdWatch(e *env, args []string) error {
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae) && ae.Code == api.CodeUnavailable:
-		return errors.New("the daemon stopped: watch ended")
+		return fmt.Errorf("%w: watch ended", errDaemonStopped)
 	case errors.Is(err, api.ErrUnreachable):
-		return fmt.Errorf("lost the daemon (it died or the connection broke): watch ended (%v)", err)
+		return fmt.Errorf("%w (it died or the connection broke): watch ended (%v)", errDaemonStopped, err)
 	}
 	return err
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -21,7 +22,14 @@ func TestWatchDaemonStops(t *testing.T) {
 	c := newCLI(t)
 	home := filepath.Join(t.TempDir(), "home")
 	d, _ := c.startDaemon(home, loopback...)
-	for _, args := range [][]string{{"watch", "--home", home}, {"watch", "--json", "--home", home}} {
+	for _, tc := range []struct {
+		args []string
+		last string
+	}{
+		{[]string{"watch", "--home", home}, "weft: the daemon stopped: watch ended"},
+		{[]string{"watch", "--json", "--home", home}, `{"error":{"code":"daemon_stopped","message":"the daemon stopped: watch ended"}}`},
+	} {
+		args, want := tc.args, tc.last
 		w := c.start(strings.Join(args, " "), args...)
 		if !eventually(10*time.Second, func() bool { return strings.Contains(w.stderr.String(), "watching all threads") }) {
 			t.Fatalf("%s printed no ready line; stderr %q", args, w.stderr.String())
@@ -30,8 +38,8 @@ func TestWatchDaemonStops(t *testing.T) {
 			code := w.wait(15 * time.Second)
 			msg := strings.TrimSpace(w.stderr.String())
 			last := msg[strings.LastIndex(msg, "\n")+1:]
-			if code != 1 || last != "weft: the daemon stopped: watch ended" {
-				t.Errorf("%s when the daemon stopped: exit %d, last stderr line %q; want exit 1 and \"weft: the daemon stopped: watch ended\"", args, code, last)
+			if code != 1 || last != want {
+				t.Errorf("%s when the daemon stopped: exit %d, last stderr line %q; want exit 1 and %q", args, code, last, want)
 			}
 		}()
 	}
@@ -101,4 +109,44 @@ func TestPassphraseFlagsConflict(t *testing.T) {
 			t.Errorf("%s with conflicting flags made the home (stat: %v)", cmd, err)
 		}
 	}
+}
+
+// TestJSONErrors: with --json, a failed command writes exactly one line on
+// stderr, {"error":{"code","message"}} as the API does, with the usual
+// exit status; without it, the one-line text stays.
+func TestJSONErrors(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	home := filepath.Join(t.TempDir(), "home")
+	none := filepath.Join(t.TempDir(), "none")
+	zeros := strings.Repeat("0", 64)
+	check := func(what string, r result, status int, code string, msgPart string) {
+		t.Helper()
+		var body struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		dec := json.NewDecoder(strings.NewReader(r.stderr))
+		dec.DisallowUnknownFields()
+		switch {
+		case r.code != status:
+			t.Errorf("%s: exit %d, want %d\n%s", what, r.code, status, r)
+		case strings.Count(r.stderr, "\n") != 1 || dec.Decode(&body) != nil:
+			t.Errorf("%s: stderr is not one JSON error line: %q", what, r.stderr)
+		case body.Error.Code != code || !strings.Contains(body.Error.Message, msgPart):
+			t.Errorf("%s: error %+v, want code %s and a message with %q", what, body.Error, code, msgPart)
+		}
+	}
+	check("no daemon", c.run("messages", zeros, "--json", "--home", none), 1, "no_daemon", "no daemon running for home "+none)
+	check("unknown flag", c.run("messages", zeros, "--bogus", "--json", "--home", none), 2, "usage", "bogus")
+	check("malformed thread ID", c.run("messages", "abc", "--json", "--home", none), 2, "usage", "thread ID")
+	check("unknown command", c.run("frobnicate", "--json"), 2, "usage", "unknown command")
+	c.startDaemon(home, loopback...)
+	check("unknown thread", c.run("messages", zeros, "--json", "--home", home), 1, "not_found", "not found")
+	check("member typo", c.run("thread", "create", "--member", "weft1abc", "--json", "--home", home), 1, "failed", "malformed user ID")
+	// --help with --json still shows the help.
+	if r := c.run("messages", "--help", "--json"); r.code != 0 || !strings.Contains(r.stderr, "Usage: weft messages") {
+		t.Errorf("--help --json: %s", r)
+	}
+	// Without --json: text, as before.
+	oneLineFailure(t, "no daemon, text", c.run("messages", zeros, "--home", none), 1, "weft: no daemon running")
 }
