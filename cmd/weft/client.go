@@ -284,12 +284,12 @@ func pageFlags(fs interface {
 		if last != "" {
 			id, err := protocol.ParseEventID(last)
 			if err != nil {
-				return p, fmt.Errorf("--last-id: %w", err)
+				return p, fmt.Errorf("%w: --last-id: %w", errUsage, err)
 			}
 			p.LastID = id
 		}
 		if p.Limit < 0 || p.Skip < 0 {
-			return p, errors.New("--limit and --skip must not be negative")
+			return p, fmt.Errorf("%w: --limit and --skip must not be negative", errUsage)
 		}
 		return p, nil
 	}
@@ -318,9 +318,13 @@ func threadList(e *env, args []string) error {
 		return printJSON(e, l)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "THREAD\tCREATED\tMEMBERS\tMESSAGES\tPUBLIC META")
+	fmt.Fprintln(tw, "THREAD\tCREATED\tMEMBERS\tMESSAGES\tPRIVATE META\tPUBLIC META")
 	for _, t := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", t.ThreadID, when(t.CreateDate), len(t.Users), t.MessagesCount, printable(t.PublicMeta))
+		priv := printable(t.PrivateMeta)
+		if t.StatusCode != 0 {
+			priv = "[" + t.Status + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", t.ThreadID, when(t.CreateDate), len(t.Users), t.MessagesCount, priv, printable(t.PublicMeta))
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "%d of %d threads\n", len(l.Items), l.TotalAvailable)
@@ -591,12 +595,20 @@ func cmdMessage(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: message ID %q is not 64 hex characters", errUsage, pos[0])
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flagT) { set[f.Name] = true })
+	if sub != "update" {
+		for _, f := range []string{"data", "public-meta", "private-meta"} {
+			if set[f] {
+				fs.Usage()
+				return fmt.Errorf("%w: --%s is for message update, not message %s", errUsage, f, sub)
+			}
+		}
+	}
 	// An update changes only the fields given; with none given, the new
 	// data comes from stdin.
 	var upd api.UpdateMessageRequest
 	if sub == "update" {
-		set := map[string]bool{}
-		fs.Visit(func(f *flagT) { set[f.Name] = true })
 		if set["public-meta"] {
 			upd.PublicMeta = api.Set([]byte(*pub))
 		}

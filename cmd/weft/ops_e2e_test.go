@@ -150,3 +150,36 @@ func TestJSONErrors(t *testing.T) {
 	// Without --json: text, as before.
 	oneLineFailure(t, "no daemon, text", c.run("messages", zeros, "--home", none), 1, "weft: no daemon running")
 }
+
+// TestHumanOutputAndUsage: a negative --limit or --skip is a usage error
+// (exit 2); message get and delete refuse the update flags; thread list
+// shows the private title.
+func TestHumanOutputAndUsage(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	home := filepath.Join(t.TempDir(), "home")
+	c.startDaemon(home, loopback...)
+	var th struct{ ThreadID string }
+	c.okJSON(&th, "thread", "create", "--private-meta", "our plans", "--public-meta", "open", "--json", "--home", home)
+	var sent struct{ MessageID string }
+	c.okJSON(&sent, "send", th.ThreadID, "--data", "kept", "--json", "--home", home)
+
+	oneLineFailure(t, "messages --limit -1", c.run("messages", th.ThreadID, "--limit", "-1", "--home", home), 2, "negative")
+	oneLineFailure(t, "thread list --skip -2", c.run("thread", "list", "--skip", "-2", "--home", home), 2, "negative")
+	oneLineFailure(t, "messages --last-id x", c.run("messages", th.ThreadID, "--last-id", "x", "--home", home), 2, "--last-id")
+	for _, sub := range []string{"get", "delete"} {
+		r := c.run("message", sub, sent.MessageID, "--data", "x", "--home", home)
+		if r.code != 2 || !strings.Contains(r.stderr, "--data is for message update") {
+			t.Errorf("message %s --data x: %s\nwant exit 2 saying --data is for message update", sub, r)
+		}
+	}
+	var m jsonMessage
+	c.okJSON(&m, "message", "get", sent.MessageID, "--json", "--home", home)
+	if m.text(t) != "kept" {
+		t.Errorf("message after the refused commands: %q, want kept", m.text(t))
+	}
+	out := c.ok("thread", "list", "--home", home)
+	if !strings.Contains(out, "PRIVATE META") || !strings.Contains(out, "our plans") || !strings.Contains(out, "open") {
+		t.Errorf("thread list does not show the private title:\n%s", out)
+	}
+}
