@@ -133,7 +133,10 @@ func canonical(p string) bool {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
-	if e.Status >= 500 {
+	// Only the node's own failures are errors to an operator; a request
+	// refused, a peer not reached (502) or a node shutting down (503) is
+	// the normal answer to the client.
+	if e.Code == CodeInternal {
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		s.log.Debug("api request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)

@@ -1522,6 +1522,24 @@ func TestErrorTexts(t *testing.T) {
 	}
 }
 
+// TestLogLevels: answers that are not the node's own failure — a peer
+// that cannot be reached (502), a node shutting down (503), a refused
+// request (4xx) — are not logged at ERROR.
+func TestLogLevels(t *testing.T) {
+	logs := &levels{}
+	e := newEnv(t, envOpts{log: slog.New(logs)})
+	wantError(t, e.raw("POST", "/v1/connect", `{"addr":"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"}`), http.StatusBadGateway, api.CodeOffline)
+	wantError(t, e.raw("GET", "/v1/threads/"+strings.Repeat("ab", 32), ""), http.StatusNotFound, api.CodeNotFound)
+	wantError(t, e.raw("GET", "/v1/id", "", "Authorization", ""), http.StatusUnauthorized, api.CodeUnauthorized)
+	if err := e.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, e.raw("GET", "/v1/threads", ""), http.StatusServiceUnavailable, api.CodeUnavailable)
+	if errs := logs.errors(); len(errs) > 0 {
+		t.Errorf("logged at ERROR: %q", errs)
+	}
+}
+
 // TestStatus: GET /v1/status reports what the node holds, in the JSON
 // field names docs/api.md gives.
 func TestStatus(t *testing.T) {
