@@ -183,3 +183,44 @@ func TestHumanOutputAndUsage(t *testing.T) {
 		t.Errorf("thread list does not show the private title:\n%s", out)
 	}
 }
+
+// TestQuietLogs: at the default level, two connected daemons that sync
+// every second log nothing per sync: INFO is for what an operator wants
+// to read. (A guard: main already logs syncs at debug.)
+func TestQuietLogs(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	var ids []idInfo
+	var daemons []*proc
+	var homes []string
+	for _, name := range []string{"one", "two"} {
+		home := filepath.Join(t.TempDir(), name)
+		c.ok("init", "--home", home)
+		conf := filepath.Join(home, "weft.conf")
+		b, err := os.ReadFile(conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(conf, append(b, "\nsync_interval = 1s\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		d, id := c.startDaemon(home, append(loopback, "--no-dht")...)
+		daemons, ids, homes = append(daemons, d), append(ids, id), append(homes, home)
+	}
+	c.ok("connect", ids[1].Addrs[0], "--home", homes[0])
+	var th struct{ ThreadID string }
+	c.okJSON(&th, "thread", "create", "--member", ids[1].UserID, "--json", "--home", homes[0])
+	before := []int{strings.Count(daemons[0].stderr.String(), "level=INFO"), strings.Count(daemons[1].stderr.String(), "level=INFO")}
+	time.Sleep(5 * time.Second) // about five syncs each
+	var st struct{ LastSync int64 }
+	c.okJSON(&st, "status", "--json", "--home", homes[1])
+	if st.LastSync == 0 || time.Since(time.UnixMilli(st.LastSync)) > 3*time.Second {
+		t.Fatalf("daemon 2 has not synced in the last 3 s (last sync %d): the test saw no syncing", st.LastSync)
+	}
+	for i, d := range daemons {
+		logs := d.stderr.String()
+		if n := strings.Count(logs, "level=INFO") - before[i]; n > 1 || strings.Contains(logs, `level=INFO msg=synced`) {
+			t.Errorf("daemon %d logged %d INFO lines in 5 s of idle syncing:\n%s", i+1, n, logs)
+		}
+	}
+}
