@@ -142,6 +142,7 @@ func (c *Client) GetThread(ctx context.Context, t protocol.ThreadID) (node.Threa
 // UpdateThread changes a thread and returns it as it now is.
 func (c *Client) UpdateThread(ctx context.Context, t protocol.ThreadID, req UpdateThreadRequest) (node.Thread, error) {
 	var out node.Thread
+	req.PublicMeta, req.PrivateMeta = setField(req.PublicMeta), setField(req.PrivateMeta)
 	return out, c.do(ctx, "PATCH", "/v1/threads/"+t.String(), req, &out)
 }
 
@@ -172,6 +173,7 @@ func (c *Client) GetMessage(ctx context.Context, m protocol.EventID) (node.Messa
 // message's, the others are kept. It returns the message as it now is.
 func (c *Client) UpdateMessage(ctx context.Context, m protocol.EventID, req UpdateMessageRequest) (node.Message, error) {
 	var out node.Message
+	req.PublicMeta, req.PrivateMeta, req.Data = setField(req.PublicMeta), setField(req.PrivateMeta), setField(req.Data)
 	return out, c.do(ctx, "PATCH", "/v1/messages/"+m.String(), req, &out)
 }
 
@@ -181,7 +183,9 @@ func (c *Client) DeleteMessage(ctx context.Context, m protocol.EventID) error {
 }
 
 // Events streams events (of one thread if thread is not nil) to fn until
-// ctx ends, fn returns an error, or the daemon stops.
+// ctx ends (it returns ctx.Err()), fn returns an error (returned), or the
+// daemon stops: an *Error of code unavailable when it said so, an error
+// wrapping ErrUnreachable when the stream just ended.
 func (c *Client) Events(ctx context.Context, thread *protocol.ThreadID, fn func(node.Event) error) error {
 	return c.Watch(ctx, thread, nil, fn)
 }
@@ -227,10 +231,15 @@ func (c *Client) Watch(ctx context.Context, thread *protocol.ThreadID, ready fun
 			}
 		}
 	}
-	if err := sc.Err(); err != nil && ctx.Err() == nil {
-		return err
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	return ctx.Err()
+	// The stream ended without an error event: the daemon died, or the
+	// connection broke.
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%w: the event stream broke: %w", ErrUnreachable, err)
+	}
+	return fmt.Errorf("%w: the event stream ended", ErrUnreachable)
 }
 
 // Status fetches the node's status.

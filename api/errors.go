@@ -66,7 +66,10 @@ func classify(err error) *Error {
 		return e(http.StatusRequestEntityTooLarge, CodeTooLarge)
 	case errors.Is(err, node.ErrVersionMismatch):
 		return e(http.StatusConflict, CodeVersionMismatch)
-	case errors.Is(err, node.ErrBadInput), errors.Is(err, crypto.ErrMalformedUserID), errors.Is(err, protocol.ErrMalformedID):
+	case errors.Is(err, node.ErrBadInput), errors.Is(err, crypto.ErrMalformedUserID), errors.Is(err, protocol.ErrMalformedID),
+		// The node refused the user's own update by the thread's rules
+		// (e.g. removing its last manager): the request is at fault.
+		errors.Is(err, protocol.ErrBadUpdate):
 		return e(http.StatusBadRequest, CodeBadRequest)
 	case errors.Is(err, node.ErrUnknownIdentity):
 		return e(http.StatusConflict, CodeNoIdentity)

@@ -18,8 +18,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/weftnet/weft/crypto"
@@ -37,6 +39,10 @@ type Server struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	maxBody int64
+	// closing is closed by Close: open event streams end with an
+	// "unavailable" error event.
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // NewServer returns the API handler for n, guarded by token.
@@ -47,10 +53,20 @@ func NewServer(n *node.Node, token string, log *slog.Logger) *Server {
 	lim := n.Limits()
 	// Binary fields travel as base64 (4/3 larger), plus room for the JSON.
 	maxBody := int64(lim.MaxData+2*lim.MaxMeta)*4/3 + 64<<10
-	s := &Server{n: n, token: token, log: log, mux: http.NewServeMux(), maxBody: maxBody}
+	s := &Server{n: n, token: token, log: log, mux: http.NewServeMux(), maxBody: maxBody, closing: make(chan struct{})}
 	s.routes()
 	return s
 }
+
+// Close tells the server that the daemon is stopping: every open event
+// stream, and any opened afterwards, ends with an "error" event of code
+// unavailable, so that clients know the daemon stopped rather than see
+// the connection drop. Call it before http.Server.Shutdown (whose
+// cancelled request contexts would otherwise end the streams silently).
+func (s *Server) Close() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// errShuttingDown ends the event streams when the daemon stops.
+var errShuttingDown = &Error{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Message: "the daemon is shutting down"}
 
 func (s *Server) routes() {
 	h := func(pattern string, fn func(w http.ResponseWriter, r *http.Request) error) {
@@ -84,18 +100,43 @@ func (s *Server) routes() {
 
 // ServeHTTP checks the bearer token, then serves the request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The scheme is exactly "Bearer", as documented (docs/api.md).
 	scheme, got, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
+	if !ok || scheme != "Bearer" || subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="weft"`)
 		s.fail(w, r, &Error{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: "missing or wrong bearer token (see api.json in the node's home)"})
+		return
+	}
+	// A path with . or .. segments or an empty one would get the mux's
+	// redirect (307 with an HTML body): refuse it in JSON instead.
+	if p := r.URL.Path; !canonical(p) {
+		s.fail(w, r, badRequest("path %q is not canonical: no \".\", \"..\" or empty segments", p))
 		return
 	}
 	s.mux.ServeHTTP(w, r)
 }
 
+// canonical reports whether p is an absolute path with no ".", ".." or
+// empty segments (a trailing slash aside).
+func canonical(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	segs := strings.Split(strings.TrimSuffix(p[1:], "/"), "/")
+	for _, seg := range segs {
+		if seg == "." || seg == ".." || (seg == "" && p != "/") {
+			return false
+		}
+	}
+	return true
+}
+
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e := classify(err)
-	if e.Status >= 500 {
+	// Only the node's own failures are errors to an operator; a request
+	// refused, a peer not reached (502) or a node shutting down (503) is
+	// the normal answer to the client.
+	if e.Code == CodeInternal {
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
 		s.log.Debug("api request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code, "err", err)
@@ -126,7 +167,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.Is(err, io.EOF) {
 			return invalid("empty body: a JSON object is expected")
 		}
-		return invalid(err.Error())
+		return invalid(jsonProblem(err, nil, v))
 	}
 	if err := dec.Decode(&json.RawMessage{}); !errors.Is(err, io.EOF) {
 		return invalid("data after the object")
@@ -137,7 +178,7 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	obj := json.NewDecoder(bytes.NewReader(raw))
 	obj.DisallowUnknownFields()
 	if err := obj.Decode(v); err != nil {
-		return invalid(err.Error())
+		return invalid(jsonProblem(err, raw, v))
 	}
 	return nil
 }
@@ -323,11 +364,18 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// If the thread cannot be read (unknown, deleted...), the node's
+	// update says why, as for a write (410 for a deleted thread).
+	cur, curErr := u.GetThread(r.Context(), t)
+	if curErr == nil {
+		if err := checkThreadUpdate(cur, u.ID(), &req); err != nil {
+			return err
+		}
+	}
 	var policy *protocol.Policy
 	if req.Policy != nil {
-		cur, err := u.GetThread(r.Context(), t)
-		if err != nil {
-			return err
+		if curErr != nil {
+			return curErr
 		}
 		p := req.Policy.Apply(cur.Policy)
 		policy = &p
@@ -335,13 +383,50 @@ func (s *Server) updateThread(w http.ResponseWriter, r *http.Request) error {
 	err = u.UpdateThread(r.Context(), t, node.ThreadUpdate{
 		AddUsers: req.AddUsers, RemoveUsers: req.RemoveUsers,
 		AddManagers: req.AddManagers, RemoveManagers: req.RemoveManagers,
-		PublicMeta: req.PublicMeta, PrivateMeta: req.PrivateMeta, Policy: policy,
+		PublicMeta: bytesOf(req.PublicMeta), PrivateMeta: bytesOf(req.PrivateMeta), Policy: policy,
 		RotateKey: req.RotateKey, Version: req.Version, Force: req.Force,
 	})
 	if err != nil {
 		return err
 	}
 	return s.getThread(w, r)
+}
+
+// checkThreadUpdate refuses, as a client mistake that writes nothing, an
+// update by a manager of th that removes someone who is not a member (or
+// not a manager), or that changes nothing at all. (Whether the user may
+// update th at all is the node's to say.)
+func checkThreadUpdate(th node.Thread, me crypto.UserID, req *UpdateThreadRequest) error {
+	if th.StatusCode == node.StatusDeleted || !slices.Contains(th.Managers, me) {
+		return nil
+	}
+	for _, u := range req.RemoveUsers {
+		if !slices.Contains(th.Users, u) {
+			return badRequest("removeUsers: %s is not a member of thread %s", u, th.ThreadID)
+		}
+	}
+	for _, u := range req.RemoveManagers {
+		if !slices.Contains(th.Managers, u) {
+			return badRequest("removeManagers: %s is not a manager of thread %s", u, th.ThreadID)
+		}
+	}
+	if len(req.RemoveUsers)+len(req.RemoveManagers) > 0 || req.PublicMeta != nil || req.PrivateMeta != nil || req.Policy != nil || req.RotateKey {
+		return nil
+	}
+	for _, u := range req.AddUsers {
+		if !slices.Contains(th.Users, u) {
+			return nil
+		}
+	}
+	for _, u := range req.AddManagers {
+		if !slices.Contains(th.Managers, u) {
+			return nil
+		}
+	}
+	if len(req.AddUsers)+len(req.AddManagers) > 0 {
+		return badRequest("the update changes nothing: the users to add are already members (and managers) of thread %s", th.ThreadID)
+	}
+	return nil // an empty update: the node says it changes nothing
 }
 
 func (s *Server) deleteThread(w http.ResponseWriter, r *http.Request) error {
@@ -397,6 +482,19 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) error {
 	l, err := u.ListMessages(r.Context(), t, p)
 	if err != nil {
 		return err
+	}
+	if !p.LastID.IsZero() {
+		// A lastId that is not a message of this thread's list is 404
+		// (the store would otherwise start from the beginning). Checked
+		// after the listing, so that errors about the thread come first.
+		m, err := u.GetMessage(r.Context(), p.LastID)
+		switch {
+		case errors.Is(err, node.ErrNotFound), errors.Is(err, protocol.ErrNotMember),
+			err == nil && (m.ThreadID != t || m.StatusCode == node.StatusDeleted):
+			return &Error{Status: http.StatusNotFound, Code: CodeNotFound, Message: fmt.Sprintf("lastId: message %s is not in thread %s", p.LastID, t)}
+		case err != nil:
+			return err
+		}
 	}
 	writeJSON(w, http.StatusOK, l)
 	return nil
@@ -503,14 +601,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	flusher.Flush()
 	keepAlive := time.NewTicker(15 * time.Second)
 	defer keepAlive.Stop()
+	end := func(e *Error) error {
+		b, _ := json.Marshal(map[string]*Error{"error": e})
+		fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
+		flusher.Flush()
+		return nil
+	}
 	for {
 		select {
 		case e, ok := <-sub.C:
 			if !ok {
 				if err := sub.Err(); err != nil {
-					b, _ := json.Marshal(map[string]*Error{"error": classify(err)})
-					fmt.Fprintf(w, "event: error\ndata: %s\n\n", b)
-					flusher.Flush()
+					return end(classify(err))
 				}
 				return nil
 			}
@@ -523,8 +625,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		case <-keepAlive.C:
 			fmt.Fprint(w, ": keep-alive\n\n")
 			flusher.Flush()
+		case <-s.closing:
+			return end(errShuttingDown)
 		case <-r.Context().Done():
-			return nil
+			select {
+			case <-s.closing: // the daemon is stopping: say so
+				return end(errShuttingDown)
+			default: // the client went away
+				return nil
+			}
 		}
 	}
 }

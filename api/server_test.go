@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -31,6 +32,7 @@ const testToken = "test-token-0123456789abcdef"
 type testEnv struct {
 	t     *testing.T
 	n     *node.Node
+	s     *api.Server
 	srv   *httptest.Server
 	c     *api.Client
 	alice crypto.UserID // the node's first identity: the default acting user
@@ -43,7 +45,8 @@ type testEnv struct {
 
 type envOpts struct {
 	limits     protocol.Limits
-	identities int // default 2; -1 for none
+	identities int          // default 2; -1 for none
+	log        *slog.Logger // the server's logger; nil: none
 }
 
 // flushSignal tells the test when the event stream has subscribed: the
@@ -92,7 +95,8 @@ func newEnv(t *testing.T, o envOpts) *testEnv {
 			e.bob = u
 		}
 	}
-	s := api.NewServer(n, testToken, nil)
+	s := api.NewServer(n, testToken, o.log)
+	e.s = s
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v1/events" {
 			w = &flushSignal{ResponseWriter: w, ready: e.streams, query: r.URL.RawQuery}
@@ -441,7 +445,7 @@ func TestFlow(t *testing.T) {
 	if slices.Contains(th.Users, carol) || th.Version != 3 || th.Epoch != 1 {
 		t.Errorf("after removing carol: users %v version %d epoch %d (removal must rotate the key)", th.Users, th.Version, th.Epoch)
 	}
-	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: []byte("new public"), PrivateMeta: []byte("new secret")})
+	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("new public")), PrivateMeta: api.Set([]byte("new secret"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,11 +459,11 @@ func TestFlow(t *testing.T) {
 	if th.Epoch != 2 || th.Version != 5 || string(th.PrivateMeta) != "new secret" {
 		t.Errorf("after rotation: epoch %d version %d private %q", th.Epoch, th.Version, th.PrivateMeta)
 	}
-	_, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: []byte("stale"), Version: 3})
+	_, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("stale")), Version: 3})
 	wantAPIError(t, err, http.StatusConflict, api.CodeVersionMismatch)
 	wantError(t, e.raw("PATCH", "/v1/threads/"+t1.String(), `{"publicMeta":"c3RhbGU=","version":1}`),
 		http.StatusConflict, api.CodeVersionMismatch, "version")
-	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: []byte("forced"), Version: 3, Force: true})
+	th, err = c.UpdateThread(ctx, t1, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("forced")), Version: 3, Force: true})
 	if err != nil || string(th.PublicMeta) != "forced" || th.Version != 6 {
 		t.Errorf("forced update: %+v, %v", th, err)
 	}
@@ -869,7 +873,7 @@ func TestEvents(t *testing.T) {
 	if ev.Type != node.EventThreadUpdatedMessage || ev.Message == nil || string(ev.Message.Data) != "edited" || len(ev.Message.Updates) != 1 {
 		t.Errorf("threadUpdatedMessage event: %+v", ev)
 	}
-	if _, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PublicMeta: []byte("renamed")}); err != nil {
+	if _, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PublicMeta: api.Set([]byte("renamed"))}); err != nil {
 		t.Fatal(err)
 	}
 	ev = readEvent(t, ch)
@@ -1173,6 +1177,58 @@ func TestNodeClosed(t *testing.T) {
 	wantError(t, e.raw("POST", "/v1/threads", `{}`), http.StatusServiceUnavailable, api.CodeUnavailable, "closed")
 }
 
+// TestServerClose: when the daemon stops (Server.Close, then the HTTP
+// server's shutdown cancels the requests), an open event stream ends with
+// the documented "error" event of code unavailable, on the wire and
+// through the Go client; a stream opened afterwards ends at once the same
+// way. A stream that just ends, with no error event, is ErrUnreachable
+// to the client, not a clean end.
+func TestServerClose(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	e.waitStream()
+	done := make(chan error, 1)
+	go func() {
+		done <- e.c.Events(context.Background(), nil, func(node.Event) error { return nil })
+	}()
+	e.waitStream()
+	e.s.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading the stream: %v (read %q)", err, body)
+	}
+	if want := "event: error\ndata: {\"error\":{\"code\":\"unavailable\","; !strings.Contains(string(body), want) {
+		t.Errorf("stream ended with %q, want an error event of code unavailable", body)
+	}
+	select {
+	case err := <-done:
+		wantAPIError(t, err, 0, api.CodeUnavailable)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's stream did not end on Close")
+	}
+	err = e.c.Events(context.Background(), nil, func(node.Event) error { return nil })
+	wantAPIError(t, err, 0, api.CodeUnavailable)
+
+	// A stream cut with no error event.
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, ": weft events\n\n")
+	}))
+	defer cut.Close()
+	err = api.NewClient(strings.TrimPrefix(cut.URL, "http://"), testToken).Events(context.Background(), nil, func(node.Event) error { return nil })
+	if !errors.Is(err, api.ErrUnreachable) {
+		t.Errorf("a stream that ended without an error event: %v, want ErrUnreachable", err)
+	}
+}
+
 // A policy in a request sets only the rules it names: a new thread keeps
 // the defaults for the others, an update keeps the thread's current ones.
 func TestPartialPolicy(t *testing.T) {
@@ -1235,6 +1291,252 @@ func TestPartialMessageUpdate(t *testing.T) {
 	wantError(t, e.raw("PATCH", msg, `{}`), http.StatusBadRequest, api.CodeBadRequest, "nothing to change")
 	if m := decodeJSON[node.Message](t, e.raw("GET", msg, ""), http.StatusOK); len(m.Updates) != 3 {
 		t.Errorf("an empty PATCH changed the message: %d updates", len(m.Updates))
+	}
+}
+
+// TestClearThreadMeta: a thread's metadata can be cleared, through the Go
+// client (Set(nil), or a pointer to an empty slice) and in JSON (""),
+// while Keep (null, absent) leaves it.
+func TestClearThreadMeta(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	tid, err := e.c.CreateThread(ctx, api.CreateThreadRequest{PublicMeta: []byte("pub"), PrivateMeta: []byte("priv")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, th node.Thread, pub, priv string) {
+		t.Helper()
+		if string(th.PublicMeta) != pub || string(th.PrivateMeta) != priv {
+			t.Errorf("%s: publicMeta %q privateMeta %q, want %q %q", what, th.PublicMeta, th.PrivateMeta, pub, priv)
+		}
+	}
+	th, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PublicMeta: api.Set(nil), PrivateMeta: api.Keep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Set(nil) public, Keep private", th, "", "priv")
+	empty := []byte{}
+	th, err = e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{PrivateMeta: &empty})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("pointer to empty private", th, "", "")
+	path := "/v1/threads/" + tid.String()
+	check("JSON set", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":"cHVi","privateMeta":"cHJpdg=="}`), http.StatusOK), "pub", "priv")
+	check("JSON null keeps, \"\" clears", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":null,"privateMeta":""}`), http.StatusOK), "pub", "")
+	check("JSON absent keeps", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"privateMeta":"eA=="}`), http.StatusOK), "pub", "x")
+	check("JSON \"\" clears", decodeJSON[node.Thread](t, e.raw("PATCH", path, `{"publicMeta":""}`), http.StatusOK), "", "x")
+	if th, _ := e.c.GetThread(ctx, tid); th.Version != 7 {
+		t.Errorf("version %d after 6 updates, want 7", th.Version)
+	}
+}
+
+// levels records the level of every log record.
+type levels struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *levels) Enabled(context.Context, slog.Level) bool { return true }
+func (l *levels) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, r.Level.String()+" "+r.Message)
+	return nil
+}
+func (l *levels) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *levels) WithGroup(string) slog.Handler      { return l }
+
+func (l *levels) errors() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.DeleteFunc(slices.Clone(l.got), func(s string) bool { return !strings.HasPrefix(s, "ERROR") })
+}
+
+// TestClientMistakes: a thread update that cannot be done as asked —
+// removing the last manager, removing someone who is not a member (or not
+// a manager), adding only who is already there — is a 4xx, logged below
+// ERROR, and writes nothing.
+func TestClientMistakes(t *testing.T) {
+	logs := &levels{}
+	e := newEnv(t, envOpts{log: slog.New(logs)})
+	ctx := context.Background()
+	tid, err := e.c.CreateThread(ctx, api.CreateThreadRequest{Users: []crypto.UserID{e.bob}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, err := crypto.GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	T := "/v1/threads/" + tid.String()
+	A, B, S := e.alice.String(), e.bob.String(), stranger.UserID().String()
+	before, err := e.c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, body string
+		status     int
+		code       string
+		msg        []string
+	}{
+		{"remove the last manager", `{"removeManagers":["` + A + `"]}`, 400, api.CodeBadRequest, []string{"manager"}},
+		{"remove the last manager as a member", `{"removeUsers":["` + A + `"]}`, 400, api.CodeBadRequest, []string{"manager"}},
+		{"remove a non-member", `{"removeUsers":["` + S + `"]}`, 400, api.CodeBadRequest, []string{S, "not a member"}},
+		{"remove a non-member among members", `{"removeUsers":["` + B + `","` + S + `"]}`, 400, api.CodeBadRequest, []string{S, "not a member"}},
+		{"remove a member who is not a manager", `{"removeManagers":["` + B + `"]}`, 400, api.CodeBadRequest, []string{B, "not a manager"}},
+		{"add a member again", `{"addUsers":["` + B + `"]}`, 400, api.CodeBadRequest, []string{"changes nothing"}},
+		{"add a manager again", `{"addManagers":["` + A + `"]}`, 400, api.CodeBadRequest, []string{"changes nothing"}},
+		{"empty update", `{}`, 400, api.CodeBadRequest, []string{"changes nothing"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			wantError(t, e.raw("PATCH", T, c.body), c.status, c.code, c.msg...)
+		})
+	}
+	// Not a manager: the node's answer, not ours.
+	wantError(t, e.as(e.bob, "PATCH", T, `{"removeUsers":["`+S+`"]}`), http.StatusForbidden, api.CodeNotManager)
+
+	th, err := e.c.GetThread(ctx, tid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := e.c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if th.Version != 1 || after.EventsStored != before.EventsStored {
+		t.Errorf("refused updates wrote: thread version %d (want 1), events stored %d -> %d", th.Version, before.EventsStored, after.EventsStored)
+	}
+	if errs := logs.errors(); len(errs) > 0 {
+		t.Errorf("client mistakes logged at ERROR: %q", errs)
+	}
+	// What is allowed still works.
+	if th, err := e.c.UpdateThread(ctx, tid, api.UpdateThreadRequest{AddManagers: []crypto.UserID{e.bob}, RemoveManagers: []crypto.UserID{e.alice}}); err != nil || !slices.Equal(th.Managers, []crypto.UserID{e.bob}) {
+		t.Errorf("handing over the manager role: %v, managers %v", err, th.Managers)
+	}
+}
+
+// TestDocumentedRefusals: what docs/api.md promises and main did not do.
+// A well-formed lastId that is not in the list is 404; the scheme is
+// exactly "Bearer"; a path with ".", ".." or empty segments is a JSON 400,
+// not the mux's 307 redirect with an HTML body.
+func TestDocumentedRefusals(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.srv.Client().CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	ctx := context.Background()
+	t1, err := e.c.CreateThread(ctx, api.CreateThreadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t2, err := e.c.CreateThread(ctx, api.CreateThreadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []protocol.EventID
+	for _, d := range []string{"one", "two", "three"} {
+		m, err := e.c.Send(ctx, t1, api.SendRequest{Data: []byte(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m)
+	}
+	other, err := e.c.Send(ctx, t2, api.SendRequest{Data: []byte("elsewhere")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.DeleteMessage(ctx, ids[2]); err != nil {
+		t.Fatal(err)
+	}
+	absent := strings.Repeat("ab", 32)
+	M := "/v1/threads/" + t1.String() + "/messages?lastId="
+	wantError(t, e.raw("GET", M+absent, ""), http.StatusNotFound, api.CodeNotFound, "lastId", absent)
+	wantError(t, e.raw("GET", M+other.String(), ""), http.StatusNotFound, api.CodeNotFound, "lastId")
+	wantError(t, e.raw("GET", M+ids[2].String(), ""), http.StatusNotFound, api.CodeNotFound, "lastId") // deleted
+	wantError(t, e.raw("GET", M+t2.String(), ""), http.StatusNotFound, api.CodeNotFound, "lastId")
+	wantError(t, e.raw("GET", "/v1/threads?lastId="+absent, ""), http.StatusNotFound, api.CodeNotFound, "lastId")
+	l := decodeJSON[node.List[node.Message]](t, e.raw("GET", M+ids[0].String(), ""), http.StatusOK)
+	if len(l.Items) != 1 || l.Items[0].MessageID != ids[1] {
+		t.Errorf("the page after the first message: %+v, want the second only", l.Items)
+	}
+	_, err = e.c.ListMessages(ctx, t1, node.Page{LastID: protocol.EventID(t2)})
+	wantAPIError(t, err, http.StatusNotFound, api.CodeNotFound)
+
+	for _, auth := range []string{"bearer " + testToken, "BEARER " + testToken, "Bearer  " + testToken} {
+		wantError(t, e.raw("GET", "/v1/id", "", "Authorization", auth), http.StatusUnauthorized, api.CodeUnauthorized, "token")
+	}
+
+	for _, p := range []string{"/v1/threads/../id", "/v1/./id", "/v1//id", "/../v1/id", "/v1/threads/" + t1.String() + "/messages/..", "/v1/threads//"} {
+		r := e.raw("GET", p, "")
+		wantError(t, r, http.StatusBadRequest, api.CodeBadRequest, "path")
+		if loc := r.header.Get("Location"); loc != "" {
+			t.Errorf("GET %s: redirects to %s", p, loc)
+		}
+	}
+	// Refused before anything else: the token.
+	wantError(t, e.raw("GET", "/v1/../v1/id", "", "Authorization", ""), http.StatusUnauthorized, api.CodeUnauthorized)
+}
+
+// TestErrorTexts: invalid_json messages speak of JSON fields and types,
+// not of Go structs, packages and types, and name the field at fault,
+// base64 and user ID errors included.
+func TestErrorTexts(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	tid, err := e.c.CreateThread(ctx, api.CreateThreadRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid, err := e.c.Send(ctx, tid, api.SendRequest{Data: []byte("x")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	T, M := "/v1/threads/"+tid.String(), "/v1/messages/"+mid.String()
+	cases := []struct {
+		method, path, body string
+		msg                []string
+	}{
+		{"POST", "/v1/threads", `{"users":[42]}`, []string{`field "users"`, "a number where a string is expected"}},
+		{"POST", "/v1/threads", `{"users":"x"}`, []string{`field "users"`, "a string where an array is expected"}},
+		{"POST", "/v1/threads", `{"users":["weft1abc"]}`, []string{`field "users"`, "malformed user ID"}},
+		{"POST", "/v1/threads", `{"publicMeta":"%%"}`, []string{`field "publicMeta"`, "base64"}},
+		{"POST", "/v1/threads", `{"policy":{"shareHistory":"yes"}}`, []string{`field "policy.shareHistory"`, "true or false"}},
+		{"POST", "/v1/threads", `{"policy":{"post":"everyone"}}`, []string{`field "policy"`, "unknown role"}},
+		{"POST", "/v1/threads", `{"users":`, []string{"unexpected end"}},
+		{"POST", T + "/messages", `{"data":5}`, []string{`field "data"`, "a number where a base64 string is expected"}},
+		{"POST", T + "/messages", `{"publicMeta":"","data":"not base64!"}`, []string{`field "data"`, "base64"}},
+		{"PATCH", M, `{"privateMeta":"@@@@"}`, []string{`field "privateMeta"`, "base64"}},
+		{"PATCH", T, `{"addUsers":["bob"]}`, []string{`field "addUsers"`, "malformed user ID"}},
+		{"PATCH", T, `{"version":"2"}`, []string{`field "version"`, "a string where a number is expected"}},
+		{"POST", "/v1/connect", `{"addr":5}`, []string{`field "addr"`, "a number where a string is expected"}},
+	}
+	for _, c := range cases {
+		r := e.raw(c.method, c.path, c.body)
+		wantError(t, r, http.StatusBadRequest, api.CodeInvalidJSON, c.msg...)
+		for _, leak := range []string{"Go struct", "Go value", "crypto.", "api.", "protocol.", "[]", "json:", "Request"} {
+			if bytes.Contains(r.body, []byte(leak)) {
+				t.Errorf("%s %s %s: the message shows Go internals (%q): %s", c.method, c.path, c.body, leak, r.body)
+			}
+		}
+	}
+}
+
+// TestLogLevels: answers that are not the node's own failure — a peer
+// that cannot be reached (502), a node shutting down (503), a refused
+// request (4xx) — are not logged at ERROR.
+func TestLogLevels(t *testing.T) {
+	logs := &levels{}
+	e := newEnv(t, envOpts{log: slog.New(logs)})
+	wantError(t, e.raw("POST", "/v1/connect", `{"addr":"/ip4/127.0.0.1/tcp/1/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"}`), http.StatusBadGateway, api.CodeOffline)
+	wantError(t, e.raw("GET", "/v1/threads/"+strings.Repeat("ab", 32), ""), http.StatusNotFound, api.CodeNotFound)
+	wantError(t, e.raw("GET", "/v1/id", "", "Authorization", ""), http.StatusUnauthorized, api.CodeUnauthorized)
+	if err := e.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, e.raw("GET", "/v1/threads", ""), http.StatusServiceUnavailable, api.CodeUnavailable)
+	if errs := logs.errors(); len(errs) > 0 {
+		t.Errorf("logged at ERROR: %q", errs)
 	}
 }
 

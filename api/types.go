@@ -79,14 +79,16 @@ type CreateThreadResponse struct {
 }
 
 // UpdateThreadRequest is PATCH /v1/threads/{id}. Absent fields are
-// unchanged.
+// unchanged. PublicMeta and PrivateMeta are like the fields of an
+// [UpdateMessageRequest]: nil ([Keep], or null or absent in JSON) keeps
+// the field, [Set](b) replaces it, and Set(nil) ("" in JSON) clears it.
 type UpdateThreadRequest struct {
 	AddUsers       []crypto.UserID `json:"addUsers,omitempty"`
 	RemoveUsers    []crypto.UserID `json:"removeUsers,omitempty"`
 	AddManagers    []crypto.UserID `json:"addManagers,omitempty"`
 	RemoveManagers []crypto.UserID `json:"removeManagers,omitempty"`
-	PublicMeta     []byte          `json:"publicMeta,omitempty"`
-	PrivateMeta    []byte          `json:"privateMeta,omitempty"`
+	PublicMeta     *[]byte         `json:"publicMeta,omitempty"`
+	PrivateMeta    *[]byte         `json:"privateMeta,omitempty"`
 	Policy         *PolicyPatch    `json:"policy,omitempty"`
 	RotateKey      bool            `json:"rotateKey,omitempty"`
 	Version        uint64          `json:"version,omitempty"`
@@ -109,8 +111,30 @@ type UpdateMessageRequest struct {
 	Data        *[]byte `json:"data,omitempty"`
 }
 
-// Set returns a field value for an [UpdateMessageRequest] that replaces
-// the field with b (empty if b is nil).
+// bytesOf is the value of an update field for the node: nil to keep, an
+// empty (non-nil) slice to clear.
+func bytesOf(f *[]byte) []byte {
+	if f == nil {
+		return nil
+	}
+	if *f == nil {
+		return []byte{}
+	}
+	return *f
+}
+
+// setField is f as it must travel in JSON: a pointer to a nil slice would
+// be null (keep), while it means empty.
+func setField(f *[]byte) *[]byte {
+	if f != nil && *f == nil {
+		return Set(nil)
+	}
+	return f
+}
+
+// Set returns a field value for an [UpdateMessageRequest] or an
+// [UpdateThreadRequest] that replaces the field with b (empty if b is
+// nil).
 func Set(b []byte) *[]byte {
 	if b == nil {
 		b = []byte{}
@@ -118,8 +142,8 @@ func Set(b []byte) *[]byte {
 	return &b
 }
 
-// Keep is the field value of an [UpdateMessageRequest] that keeps the
-// field as it is.
+// Keep is the field value of an [UpdateMessageRequest] or an
+// [UpdateThreadRequest] that keeps the field as it is.
 var Keep *[]byte
 
 // SendResponse answers POST /v1/threads/{id}/messages.

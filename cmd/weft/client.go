@@ -27,13 +27,20 @@ func printJSON(e *env, v any) error {
 	return enc.Encode(v)
 }
 
+// errNoDaemon: no daemon runs for the home; errDaemonStopped: it stopped
+// while a command (watch) was using it.
+var (
+	errNoDaemon      = errors.New("no daemon running")
+	errDaemonStopped = errors.New("the daemon stopped")
+)
+
 // connectDaemon finds the home's daemon and checks that it answers.
 func connectDaemon(e *env, c *common) (*api.Client, error) {
 	home, err := c.resolveHome(e)
 	if err != nil {
 		return nil, err
 	}
-	noDaemon := fmt.Errorf("no daemon running for home %s; start it with weft daemon", home)
+	noDaemon := fmt.Errorf("%w for home %s; start it with weft daemon", errNoDaemon, home)
 	cl, err := api.NewClientForHome(home)
 	if errors.Is(err, api.ErrNoDaemon) {
 		return nil, noDaemon
@@ -277,12 +284,12 @@ func pageFlags(fs interface {
 		if last != "" {
 			id, err := protocol.ParseEventID(last)
 			if err != nil {
-				return p, fmt.Errorf("--last-id: %w", err)
+				return p, fmt.Errorf("%w: --last-id: %w", errUsage, err)
 			}
 			p.LastID = id
 		}
 		if p.Limit < 0 || p.Skip < 0 {
-			return p, errors.New("--limit and --skip must not be negative")
+			return p, fmt.Errorf("%w: --limit and --skip must not be negative", errUsage)
 		}
 		return p, nil
 	}
@@ -311,9 +318,13 @@ func threadList(e *env, args []string) error {
 		return printJSON(e, l)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "THREAD\tCREATED\tMEMBERS\tMESSAGES\tPUBLIC META")
+	fmt.Fprintln(tw, "THREAD\tCREATED\tMEMBERS\tMESSAGES\tPRIVATE META\tPUBLIC META")
 	for _, t := range l.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", t.ThreadID, when(t.CreateDate), len(t.Users), t.MessagesCount, printable(t.PublicMeta))
+		priv := printable(t.PrivateMeta)
+		if t.StatusCode != 0 {
+			priv = "[" + t.Status + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", t.ThreadID, when(t.CreateDate), len(t.Users), t.MessagesCount, priv, printable(t.PublicMeta))
 	}
 	tw.Flush()
 	fmt.Fprintf(e.stdout, "%d of %d threads\n", len(l.Items), l.TotalAvailable)
@@ -418,10 +429,10 @@ func threadUpdate(e *env, args []string) error {
 	}
 	fs.Visit(func(f *flagT) {
 		switch f.Name {
-		case "public-meta":
-			req.PublicMeta = []byte(*pub)
+		case "public-meta": // "" clears it
+			req.PublicMeta = api.Set([]byte(*pub))
 		case "private-meta":
-			req.PrivateMeta = []byte(*priv)
+			req.PrivateMeta = api.Set([]byte(*priv))
 		}
 	})
 	req.RotateKey = *rotate
@@ -463,10 +474,11 @@ func threadDelete(e *env, args []string) error {
 }
 
 func cmdSend(e *env, args []string) error {
-	fs, c := newFlags(e, "send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]")
+	fs, c := newFlags(e, "send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S] [--empty]")
 	data := fs.String("data", "", "message data (default: read stdin)")
 	pub := fs.String("public-meta", "", "public metadata")
 	priv := fs.String("private-meta", "", "private metadata (encrypted)")
+	empty := fs.Bool("empty", false, "send the message even if its data is empty")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -479,9 +491,19 @@ func cmdSend(e *env, args []string) error {
 	dataSet := false
 	fs.Visit(func(f *flagT) { dataSet = dataSet || f.Name == "data" })
 	if !dataSet {
+		if f, ok := e.stdin.(*os.File); ok && isTerminal(f) {
+			fmt.Fprintln(e.stderr, "weft: reading the message from the terminal; end it with Ctrl-D on a line of its own (or pass --data)")
+		}
 		if body, err = io.ReadAll(e.stdin); err != nil {
 			return fmt.Errorf("reading data from stdin: %w", err)
 		}
+	}
+	if len(body) == 0 && !*empty {
+		what := "--data is empty"
+		if !dataSet {
+			what = "stdin was empty"
+		}
+		return fmt.Errorf("%w: not sending an empty message (%s): give the data with --data or on stdin, or pass --empty to send it anyway", errUsage, what)
 	}
 	cl, cx, cancel, err := dial(e, c)
 	if err != nil {
@@ -573,12 +595,20 @@ func cmdMessage(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: message ID %q is not 64 hex characters", errUsage, pos[0])
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flagT) { set[f.Name] = true })
+	if sub != "update" {
+		for _, f := range []string{"data", "public-meta", "private-meta"} {
+			if set[f] {
+				fs.Usage()
+				return fmt.Errorf("%w: --%s is for message update, not message %s", errUsage, f, sub)
+			}
+		}
+	}
 	// An update changes only the fields given; with none given, the new
 	// data comes from stdin.
 	var upd api.UpdateMessageRequest
 	if sub == "update" {
-		set := map[string]bool{}
-		fs.Visit(func(f *flagT) { set[f.Name] = true })
 		if set["public-meta"] {
 			upd.PublicMeta = api.Set([]byte(*pub))
 		}
@@ -685,11 +715,14 @@ func cmdWatch(e *env, args []string) error {
 		return err
 	})
 	if errors.Is(err, context.Canceled) {
-		return nil
+		return nil // Ctrl-C or SIGTERM: the user stopped watching
 	}
 	var ae *api.Error
-	if errors.Is(err, api.ErrUnreachable) || (errors.As(err, &ae) && ae.Code == api.CodeUnavailable) {
-		return errors.New("the daemon stopped")
+	switch {
+	case errors.As(err, &ae) && ae.Code == api.CodeUnavailable:
+		return fmt.Errorf("%w: watch ended", errDaemonStopped)
+	case errors.Is(err, api.ErrUnreachable):
+		return fmt.Errorf("%w (it died or the connection broke): watch ended (%v)", errDaemonStopped, err)
 	}
 	return err
 }

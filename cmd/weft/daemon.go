@@ -37,6 +37,14 @@ func (s *secrets) flags(fs interface {
 	fs.BoolVar(&s.noPass, "no-passphrase", false, "keep user keys unencrypted (headless nodes; the file is still mode 0600)")
 }
 
+// check refuses conflicting flags: a passphrase file and no passphrase.
+func (s *secrets) check() error {
+	if s.noPass && s.file != "" {
+		return fmt.Errorf("%w: --no-passphrase and --passphrase-file conflict: give one", errUsage)
+	}
+	return nil
+}
+
 // passphrase returns the passphrase; confirm asks twice at a prompt.
 func (s *secrets) passphrase(e *env, confirm bool) ([]byte, error) {
 	if s.file != "" {
@@ -82,6 +90,9 @@ func cmdInit(e *env, args []string) error {
 	sec.flags(fs)
 	name := fs.String("name", "default", "local `name` of the first identity")
 	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	if err := sec.check(); err != nil {
 		return err
 	}
 	home, err := c.resolveHome(e)
@@ -167,6 +178,9 @@ func cmdDaemon(e *env, args []string) error {
 	logLevel := fs.String("log-level", "", "debug, info, warn or error")
 	logFormat := fs.String("log-format", "", "text or json")
 	if _, err := parseN(fs, args, 0, ""); err != nil {
+		return err
+	}
+	if err := sec.check(); err != nil {
 		return err
 	}
 	home, err := c.resolveHome(e)
@@ -268,13 +282,16 @@ func cmdDaemon(e *env, args []string) error {
 	}
 	// Long-lived requests (event streams) end when the server shuts down,
 	// instead of holding the shutdown for its whole timeout.
+	// The API server first ends them with an "unavailable" error event, so
+	// that a client (weft watch) knows the daemon stopped.
 	apiCtx, endRequests := context.WithCancel(context.Background())
+	handler := api.NewServer(n, token, log)
 	srv := &http.Server{
-		Handler:           api.NewServer(n, token, log),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return apiCtx },
 	}
-	srv.RegisterOnShutdown(endRequests)
+	srv.RegisterOnShutdown(func() { handler.Close(); endRequests() })
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("API server", "err", err)

@@ -11,6 +11,13 @@ import (
 
 var errHelp = errors.New("help shown")
 
+// flagError is a flag the flag package refused (and, without --json,
+// already explained on stderr); it is a usage error.
+type flagError struct{ err error }
+
+func (f *flagError) Error() string        { return errUsage.Error() + ": " + f.err.Error() }
+func (f *flagError) Is(target error) bool { return target == errUsage }
+
 // multi is a repeatable string flag.
 type multi []string
 
@@ -26,12 +33,12 @@ type common struct {
 // newFlags makes a command's flag set with --home and --json.
 func newFlags(e *env, name, args string) (*flag.FlagSet, *common) {
 	fs := flag.NewFlagSet("weft "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs.SetOutput(e.usageOut())
 	c := &common{}
 	fs.StringVar(&c.home, "home", "", "node home `directory` (default $WEFT_HOME, else the user config directory)")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
 	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "Usage: weft %s %s\n\nFlags:\n", name, args)
+		fmt.Fprintf(e.usageOut(), "Usage: weft %s %s\n\nFlags:\n", name, args)
 		fs.PrintDefaults()
 	}
 	return fs, c
@@ -45,7 +52,7 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, errUsage
+			return nil, &flagError{err}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

@@ -11,6 +11,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 
@@ -33,6 +35,17 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// usage is where flag sets print usage (nil: stderr); with --json,
+	// a buffer shown only for --help, so that stderr carries one JSON
+	// error.
+	usage io.Writer
+}
+
+func (e *env) usageOut() io.Writer {
+	if e.usage != nil {
+		return e.usage
+	}
+	return e.stderr
 }
 
 func commands() []command {
@@ -46,7 +59,7 @@ func commands() []command {
 		{"restore", "FILE", "create the home (--home) from a backup FILE", cmdRestore},
 		{"connect", "MULTIADDR|USERID", "connect to a peer, or to a user's nodes found through the DHT", cmdConnect},
 		{"thread", "create|list|get|update|delete ...", "manage threads", cmdThread},
-		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S]", "send a message", cmdSend},
+		{"send", "THREAD [--data S | data on stdin] [--public-meta S] [--private-meta S] [--empty]", "send a message (an empty one only with --empty)", cmdSend},
 		{"messages", "THREAD [--limit N] [--skip N] [--desc] [--last-id ID]", "list a thread's messages", cmdMessages},
 		{"message", "get|update|delete ID ...", "read or change one message", cmdMessage},
 		{"watch", "[THREAD]", "stream events as they happen", cmdWatch},
@@ -71,26 +84,85 @@ func run(e *env, args []string) int {
 		usage(e.stdout)
 		return 0
 	}
+	jsonErrors := wantsJSON(args[1:])
+	var usageBuf bytes.Buffer
+	if jsonErrors {
+		e.usage = &usageBuf
+	}
 	for _, c := range commands() {
 		if c.name == args[0] {
 			err := c.run(e, args[1:])
+			var fe *flagError
 			switch {
 			case err == nil:
 				return 0
 			case errors.Is(err, errHelp):
+				_, _ = usageBuf.WriteTo(e.stderr)
 				return 0
-			case err == errUsage: // flag package already said why
-				return 2
-			case errors.Is(err, errUsage):
-				fmt.Fprintln(e.stderr, "weft: "+oneLine(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
+			case errors.As(err, &fe) && !jsonErrors: // the flag package already said why
 				return 2
 			}
-			fmt.Fprintln(e.stderr, "weft: "+oneLine(message(err)))
-			return 1
+			code, status := errorCode(err), 1
+			msg := message(err)
+			if errors.Is(err, errUsage) {
+				status = 2
+				msg = strings.TrimPrefix(msg, errUsage.Error()+": ")
+			}
+			printError(e, jsonErrors, code, msg)
+			return status
 		}
 	}
-	fmt.Fprintf(e.stderr, "weft: unknown command %q (see weft --help)\n", args[0])
+	printError(e, jsonErrors, "usage", fmt.Sprintf("unknown command %q (see weft --help)", args[0]))
 	return 2
+}
+
+// wantsJSON reports whether a command's arguments ask for --json (before
+// a "--" that ends the flags).
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
+}
+
+// printError writes the one line of a failed command on stderr: text for
+// people, or with --json {"error":{"code","message"}} as the API's.
+func printError(e *env, asJSON bool, code, msg string) {
+	if asJSON {
+		b, _ := json.Marshal(map[string]*api.Error{"error": {Code: code, Message: oneLine(msg)}})
+		fmt.Fprintln(e.stderr, string(b))
+		return
+	}
+	fmt.Fprintln(e.stderr, "weft: "+oneLine(msg))
+}
+
+// Error codes of the CLI's own errors, besides the API's (api.Code...).
+const (
+	codeUsage         = "usage"          // exit status 2: the command line is wrong
+	codeNoDaemon      = "no_daemon"      // no daemon runs for the home
+	codeDaemonStopped = "daemon_stopped" // the daemon stopped during watch
+	codeFailed        = "failed"         // anything else
+)
+
+// errorCode is the stable code of a command's error.
+func errorCode(err error) string {
+	var ae *api.Error
+	switch {
+	case errors.Is(err, errUsage):
+		return codeUsage
+	case errors.Is(err, errNoDaemon):
+		return codeNoDaemon
+	case errors.Is(err, errDaemonStopped):
+		return codeDaemonStopped
+	case errors.As(err, &ae):
+		return ae.Code
+	}
+	return codeFailed
 }
 
 func usage(w io.Writer) {
