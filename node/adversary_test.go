@@ -98,7 +98,10 @@ func TestAdversaryOnTopic(t *testing.T) {
 	// kept as evidence on both nodes and voids her posts from the forked
 	// number on: her first post no longer shows.
 	m2 := mustSend(t, b, th, "still here")
-	eventually(t, 10*time.Second, "B's message at A, and eve's post void", func() bool { return messageCount(a, th) == 2 })
+	eventually(t, 10*time.Second, "B's message at A, and eve's post void", func() bool {
+		ok, _ := na.Store().Has(th, m2)
+		return ok && messageCount(a, th) == 2
+	})
 	mustRead(t, a, m2, "still here")
 	for _, u := range []*node.User{a, b} {
 		eventually(t, 10*time.Second, "eve flagged as equivocating", func() bool {

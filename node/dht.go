@@ -176,7 +176,7 @@ func (ud *userDHT) publishAll(force bool) error {
 		ud.mu.Lock()
 		ud.lastPub[u] = pubState{at: time.Now(), addrs: addrs}
 		ud.mu.Unlock()
-		ud.log.Info("published user record", "user", u, "addrs", addrs)
+		ud.log.Debug("published user record", "user", u, "addrs", addrs)
 	}
 	return errors.Join(errs...)
 }
@@ -330,7 +330,7 @@ func (ud *userDHT) memberLookups() {
 			} else {
 				ms.backoff, ms.failures = 0, 0
 				ms.next = time.Now().Add(ud.nn.cfg.LookupInterval)
-				ud.log.Info("reached member by DHT", "user", u, "nodes", len(ms.peers))
+				ud.log.Debug("reached member by DHT", "user", u, "nodes", len(ms.peers))
 			}
 			ud.mu.Unlock()
 		}
