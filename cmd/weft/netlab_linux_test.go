@@ -4,13 +4,13 @@ package main
 // namespaces, and what they measure it with.
 //
 //	           public segment 11.0.0.0/24 (bridge br0 in "pub")
-//	             boot 11.0.0.1 (bootstrap, DHT server, relay)
-//	      |                     |                        |
-//	  routerA wan 11.0.0.2   routerB wan 11.0.0.3    routerC wan 11.0.0.4
-//	  lan 192.168.1.1/24     lan 192.168.2.1/24      lan 192.168.3.1/24
-//	      |                     |                        |
-//	  alice 192.168.1.2      bob eth0 192.168.2.2 ... bob eth1 (down until
-//	                                                 Bob moves: 192.168.3.2)
+//	   boot 11.0.0.1 (bootstrap, DHT server, relay)   boot2 11.0.0.10 (the same,
+//	      |                     |                |     started when Bob moves)
+//	  routerA wan 11.0.0.2   routerB 11.0.0.3   routerC 11.0.0.4 (refuses boot)
+//	  lan 192.168.1.1/24     192.168.2.1/24     192.168.3.1/24
+//	      |                     |                |
+//	  alice 192.168.1.2      bob eth0 .2.2      bob eth1 .3.2 (down until Bob
+//	                                                   moves)
 //
 // Every router masquerades out of wan (port-preserving by default, or
 // with randomised ports) and lets in only what belongs to connections
@@ -148,7 +148,7 @@ type internet struct {
 	pub, ra, rb, rc            netns
 	aliceNS, bobNS             netns
 	base                       *cli
-	boot, alice, bob           *daemon
+	boot, boot2, alice, bob    *daemon
 	bootAddr                   string
 	randomPorts                bool
 	daemonsAt                  time.Time
@@ -198,6 +198,10 @@ func newInternet(t *testing.T, randomPorts bool) *internet {
 	for _, r := range []netns{in.ra, in.rb, in.rc} {
 		router(t, r, flags)
 	}
+	// Bob's second home does not let its inside reach the first relay
+	// (11.0.0.1); the second relay (pub2, 11.0.0.10, started when Bob
+	// moves) is the only one it can use.
+	in.rc.sh(t, "nft insert rule ip filter forwarding ip daddr 11.0.0.1 reject")
 	// Byte counters on the public bridge: relay_X counts both ways
 	// between boot and router X; homes counts what the bridge forwards
 	// from one router to another.
@@ -207,7 +211,13 @@ table bridge acct {
 	counter relay_b {}
 	counter relay_c {}
 	counter homes {}
-	chain forwarded { type filter hook forward priority 0; meta protocol ip counter name homes; }
+	counter relay2 {}
+	chain forwarded {
+		type filter hook forward priority 0;
+		ip saddr 11.0.0.2-11.0.0.4 ip daddr 11.0.0.2-11.0.0.4 counter name homes
+		ip saddr 11.0.0.10 counter name relay2
+		ip daddr 11.0.0.10 counter name relay2
+	}
 	chain toboot {
 		type filter hook input priority 0;
 		ip saddr 11.0.0.2 counter name relay_a
@@ -253,7 +263,7 @@ func (in *internet) counters() map[string]uint64 {
 			m[e.Counter.Name] = e.Counter.Bytes
 		}
 	}
-	if len(m) != 4 {
+	if len(m) != 5 {
 		in.t.Fatalf("nft counters: %v\n%s", m, out)
 	}
 	return m
@@ -269,6 +279,21 @@ func (in *internet) startBoot() {
 			"--no-mdns", "--relay-service", "on", "--api", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}}
 	in.boot.start()
 	in.bootAddr = "/ip4/11.0.0.1/tcp/4001/p2p/" + in.boot.id.PeerID
+}
+
+// startSecondRelay starts a second public bootstrap + relay node on the
+// public segment (11.0.0.10), bootstrapped from the first.
+func (in *internet) startSecondRelay() string {
+	t := in.t
+	pub2 := newNetns(t, "pub2")
+	veth(t, in.pub, "p3", pub2, "eth0")
+	in.pub.sh(t, "ip link set p3 master br0 && ip link set p3 up")
+	pub2.sh(t, "ip addr add 11.0.0.10/24 dev eth0 && ip link set eth0 up")
+	in.boot2 = &daemon{in: in, name: "boot2", ns: pub2, home: filepath.Join(t.TempDir(), "boot2"),
+		args: []string{"--listen", "/ip4/11.0.0.10/tcp/4001", "--listen", "/ip4/11.0.0.10/udp/4001/quic-v1",
+			"--no-mdns", "--relay-service", "on", "--bootstrap", in.bootAddr, "--api", "127.0.0.1:0", "--log-format", "json", "--log-level", "debug"}}
+	in.boot2.start()
+	return "/ip4/11.0.0.10/tcp/4001/p2p/" + in.boot2.id.PeerID
 }
 
 // startHomes starts Alice's and Bob's nodes, which know only the
@@ -295,7 +320,7 @@ func (in *internet) startHomes() {
 
 // dumpLogs logs what helps when a step fails.
 func (in *internet) dumpLogs() {
-	for _, d := range []*daemon{in.alice, in.bob, in.boot} {
+	for _, d := range []*daemon{in.alice, in.bob, in.boot, in.boot2} {
 		if d != nil {
 			logStatus(in.t, d.cli(), d.home, d.name)
 			in.t.Logf("%s stderr (tail):\n%s", d.name, tail(d.p.stderr.String(), 40))
