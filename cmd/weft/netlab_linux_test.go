@@ -82,8 +82,10 @@ func (n netns) sh(t *testing.T, cmdline string) string {
 }
 
 // dial opens a connection from inside the namespace: the socket is made
-// on a thread that entered the namespace (and dies with its goroutine),
-// and stays in that namespace afterwards.
+// on a thread that entered the namespace, and stays in that namespace
+// afterwards; the thread then returns to the test's own namespace. (It
+// must not die instead: a daemon forked from it earlier would get its
+// parent-death signal.)
 func (n netns) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	type res struct {
 		c   net.Conn
@@ -91,18 +93,31 @@ func (n netns) dial(ctx context.Context, network, addr string) (net.Conn, error)
 	}
 	ch := make(chan res, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		runtime.LockOSThread()
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{nil, err}
+			return
+		}
+		defer home.Close()
 		f, err := os.Open(n.path())
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- res{nil, err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- res{nil, fmt.Errorf("setns %s: %w", n.name, err)}
 			return
 		}
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); err != nil {
+			panic("cannot return a thread to the test's network namespace: " + err.Error())
+		}
+		runtime.UnlockOSThread()
 		ch <- res{c, err}
 	}()
 	r := <-ch
