@@ -116,13 +116,18 @@ func (in *internet) waitPath(direct bool, timeout time.Duration) (peerEntry, boo
 	}
 }
 
-// burst sends n messages of size bytes from Alice, waits until Bob holds
-// want messages of the thread, and returns the counters' growth.
-func (in *internet) burst(thread string, n, size, want int, timeout time.Duration) (relay, homes uint64, took time.Duration) {
+// burst sends n messages of size bytes from Alice, every gap, waits
+// until Bob holds want messages of the thread, and returns the counters'
+// growth.
+func (in *internet) burst(thread string, n, size int, gap time.Duration, want int, timeout time.Duration) (relay, homes uint64, took time.Duration) {
 	t := in.t
 	c0 := in.counters()
+	a0, b0 := len(in.alice.logLines("synced")), len(in.bob.logLines("synced"))
 	start := time.Now()
 	for i := 0; i < n; i++ {
+		if i > 0 {
+			time.Sleep(gap)
+		}
 		in.alice.send(thread, testMessage(i, size))
 	}
 	if _, ok := in.bob.waitCount(thread, want, timeout); !ok {
@@ -130,7 +135,16 @@ func (in *internet) burst(thread string, n, size, want int, timeout time.Duratio
 		t.Fatalf("Bob's node holds %d of %d messages %v after Alice sent %d", in.bob.count(thread), want, timeout, n)
 	}
 	took = time.Since(start)
+	time.Sleep(time.Second) // let the last syncs end
 	c1 := in.counters()
+	syncs := append(in.alice.logLines("synced")[a0:], in.bob.logLines("synced")[b0:]...)
+	var got, accepted float64
+	for _, l := range syncs {
+		e, _ := l["events"].(float64)
+		a, _ := l["accepted"].(float64)
+		got, accepted = got+e, accepted+a
+	}
+	t.Logf("%d messages sent %v apart: %d syncs, which carried %.0f events of which %.0f new", n, gap, len(syncs), got, accepted)
 	return relayBytes(c1) - relayBytes(c0), c1["homes"] - c0["homes"], took
 }
 
@@ -161,7 +175,7 @@ func TestInternet(t *testing.T) {
 	// 1 KiB cross the public segment from router to router, and the relay's
 	// links see only background traffic.
 	const n, size = 100, 1024
-	relay, homes, took := in.burst(thread, n, size, held+n, 60*time.Second)
+	relay, homes, took := in.burst(thread, n, size, 0, held+n, 60*time.Second)
 	held += n
 	t.Logf("FIGURE direct: %d messages of %d bytes in %v; home-to-home %d bytes (%d per message); relay %d bytes (%.1f per message)",
 		n, size, took.Round(10*time.Millisecond), homes, homes/n, relay, float64(relay)/n)
@@ -328,14 +342,21 @@ func TestInternetHardNAT(t *testing.T) {
 
 	// Messages cross over the relay, and only over it.
 	const n, size = 50, 1024
-	relay, homes, took := in.burst(thread, n, size, held+n, 60*time.Second)
+	relay, homes, took := in.burst(thread, n, size, 0, held+n, 60*time.Second)
 	held += n
-	t.Logf("FIGURE relayed: %d messages of %d bytes in %v; relay %d bytes (%.0f per message); home-to-home %d bytes",
+	t.Logf("FIGURE relayed burst: %d messages of %d bytes in %v; relay %d bytes (%.0f per message); home-to-home %d bytes",
 		n, size, took.Round(10*time.Millisecond), relay, float64(relay)/n, homes)
-	if relay < n*size {
-		t.Errorf("the relay's links carried %d bytes for %d messages of %d bytes over a relayed connection", relay, n, size)
+	// The same, as a chat: one message every 500 ms.
+	const paced = 10
+	prelay, phomes, _ := in.burst(thread, paced, size, 500*time.Millisecond, held+paced, 30*time.Second)
+	held += paced
+	t.Logf("FIGURE relayed paced: %d messages of %d bytes, 500 ms apart; relay %d bytes (%.0f per message); home-to-home %d bytes",
+		paced, size, prelay, float64(prelay)/paced, phomes)
+	relay, homes = relay+prelay, homes+phomes
+	if relay < (n+paced)*size {
+		t.Errorf("the relay's links carried %d bytes for %d messages of %d bytes over a relayed connection", relay, n+paced, size)
 	}
-	if homes > n*size/10 {
+	if homes > (n+paced)*size/10 {
 		t.Errorf("%d bytes went from home to home though the connection is relayed", homes)
 	}
 
