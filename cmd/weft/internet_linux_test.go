@@ -182,8 +182,10 @@ func TestInternet(t *testing.T) {
 	if homes < n*size {
 		t.Errorf("only %d bytes went from home to home for %d messages of %d bytes: the messages did not travel on the direct connection", homes, n, size)
 	}
-	if relay > n*size/20 {
-		t.Errorf("the relay's links carried %d bytes while Alice sent %d messages of %d bytes on a direct connection: want under %d", relay, n, size, n*size/20)
+	// (Background traffic on the relay's links, DHT and AutoNAT and
+	// keep-alives, is about 250 bytes a second at idle.)
+	if relay > n*size/10 {
+		t.Errorf("the relay's links carried %d bytes while Alice sent %d messages of %d bytes on a direct connection: want under %d", relay, n, size, n*size/10)
 	}
 
 	in.idleCost()
