@@ -61,6 +61,7 @@ type memberState struct {
 	next     time.Time // next lookup
 	backoff  time.Duration
 	failures int
+	up       bool // a listed node was connected at the last check
 }
 
 // startDHT brings up the DHT on the host.
@@ -298,11 +299,21 @@ func (ud *userDHT) memberLookups() {
 				ms = &memberState{}
 				ud.members[u] = ms
 			}
-			if now.Before(ms.next) {
+			if ud.nn.anyConnected(ms.peers) {
+				ms.up = true
+				if !now.Before(ms.next) {
+					ms.next = now.Add(ud.nn.cfg.LookupInterval)
+				}
 				continue
 			}
-			if ud.nn.anyConnected(ms.peers) {
-				ms.next = now.Add(ud.nn.cfg.LookupInterval)
+			if ms.up {
+				// The member's nodes were connected and dropped: look it
+				// up again now (it may have moved to a new address or
+				// relay), not a lookup interval after the last success.
+				ms.up = false
+				ms.next, ms.backoff, ms.failures = time.Time{}, 0, 0
+			}
+			if now.Before(ms.next) {
 				continue
 			}
 			due = append(due, u)
