@@ -576,6 +576,11 @@ func (nn *network) eventsByID(ctx context.Context, r *protocol.Request) ([][]byt
 			return nil, err
 		}
 		if asked[id] {
+			if from, ok := lacksFrom[m.Writer]; ok && m.Seq >= from {
+				continue // the ranges bring it, with its past
+			}
+			// The requester's vector says it has this writer's number:
+			// it holds another version. Walk this version's chain.
 			chains[m.Writer] = true
 		} else if !near[id] && !chains[m.Writer] && !ts.IsForked(m.Writer, m.Seq) {
 			if from, ok := lacksFrom[m.Writer]; !ok || m.Seq < from {
