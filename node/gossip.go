@@ -258,11 +258,24 @@ func (nn *network) refreshTopics() {
 	if err != nil {
 		return
 	}
+	joinedNew := false
 	for name, t := range threads {
-		nn.subscribe(name, nn.threadValidator(t))
+		joinedNew = nn.subscribe(name, nn.threadValidator(t)) || joinedNew
 	}
 	for name, u := range inboxes {
 		nn.subscribe(name, nn.inboxValidator(u))
+	}
+	if joinedNew {
+		// Events published on a thread's topic before this node was in
+		// its mesh (a first message sent right after the thread was
+		// created) never reach it by gossip: pull once the mesh forms.
+		time.AfterFunc(joinSyncDelay, func() {
+			if nn.ctx.Err() == nil {
+				for _, p := range nn.host.Network().Peers() {
+					nn.requestSync(p)
+				}
+			}
+		})
 	}
 	nn.mu.Lock()
 	var leave []string
@@ -302,21 +315,27 @@ func (nn *network) join(name string, v pubsub.ValidatorEx) (*joined, error) {
 	return j, nil
 }
 
-func (nn *network) subscribe(name string, v pubsub.ValidatorEx) {
+// joinSyncDelay is how long after joining a thread's topic the node syncs
+// with its peers, for what was published before it was in the mesh.
+const joinSyncDelay = time.Second
+
+// subscribe joins and subscribes to a topic and reports whether the
+// subscription is new.
+func (nn *network) subscribe(name string, v pubsub.ValidatorEx) bool {
 	j, err := nn.join(name, v)
 	if err != nil {
 		nn.log.Warn("joining topic", "topic", name, "err", err)
-		return
+		return false
 	}
 	nn.mu.Lock()
 	defer nn.mu.Unlock()
 	if j.sub != nil {
-		return
+		return false
 	}
 	sub, err := j.topic.Subscribe(pubsub.WithBufferSize(subscriberQueue))
 	if err != nil {
 		nn.log.Warn("subscribing", "topic", name, "err", err)
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(nn.ctx)
 	j.sub, j.cancel = sub, cancel
@@ -331,6 +350,7 @@ func (nn *network) subscribe(name string, v pubsub.ValidatorEx) {
 			}
 		}
 	}()
+	return true
 }
 
 func (nn *network) leave(name string) {
