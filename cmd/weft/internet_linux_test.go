@@ -176,7 +176,6 @@ func TestInternet(t *testing.T) {
 	// links see only background traffic.
 	const n, size = 100, 1024
 	relay, homes, took := in.burst(thread, n, size, 0, held+n, 60*time.Second)
-	held += n
 	t.Logf("FIGURE direct: %d messages of %d bytes in %v; home-to-home %d bytes (%d per message); relay %d bytes (%.1f per message)",
 		n, size, took.Round(10*time.Millisecond), homes, homes/n, relay, float64(relay)/n)
 	if homes < n*size {
@@ -221,7 +220,6 @@ func TestInternet(t *testing.T) {
 		t.Fatal("Bob's node, moved and restarted, did not receive Alice's message")
 	}
 	t.Logf("FIGURE move: Bob's node, restarted behind another NAT and relay, read Alice's message %v after the restart", time.Since(movedAt).Round(100*time.Millisecond))
-	held++
 	reply := in.bob.send(thread, "yes, new home")
 	if !in.alice.cli().waitMessage(in.alice.home, thread, reply, "yes, new home", 30*time.Second) {
 		in.dumpLogs()

@@ -159,15 +159,14 @@ EOF`, flags))
 
 // internet is the topology above with its daemons.
 type internet struct {
-	t                          *testing.T
-	pub, ra, rb, rc            netns
-	aliceNS, bobNS             netns
-	base                       *cli
-	boot, boot2, alice, bob    *daemon
-	bootAddr                   string
-	randomPorts                bool
-	daemonsAt                  time.Time
-	relayCounters, homeCounter []string
+	t                       *testing.T
+	pub, ra, rb, rc         netns
+	aliceNS, bobNS          netns
+	base                    *cli
+	boot, boot2, alice, bob *daemon
+	bootAddr                string
+	randomPorts             bool
+	daemonsAt               time.Time
 }
 
 // newInternet builds the namespaces, links and NATs (randomPorts: the
