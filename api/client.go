@@ -139,6 +139,12 @@ func (c *Client) GetThread(ctx context.Context, t protocol.ThreadID) (node.Threa
 	return out, c.do(ctx, "GET", "/v1/threads/"+t.String(), nil, &out)
 }
 
+// ThreadDevices lists the devices that wrote in a thread, by user.
+func (c *Client) ThreadDevices(ctx context.Context, t protocol.ThreadID) ([]node.DeviceInfo, error) {
+	var out DevicesResponse
+	return out.Devices, c.do(ctx, "GET", "/v1/threads/"+t.String()+"/devices", nil, &out)
+}
+
 // UpdateThread changes a thread and returns it as it now is.
 func (c *Client) UpdateThread(ctx context.Context, t protocol.ThreadID, req UpdateThreadRequest) (node.Thread, error) {
 	var out node.Thread

@@ -86,6 +86,7 @@ func (s *Server) routes() {
 	h("DELETE /v1/threads/{id}", s.deleteThread)
 	h("POST /v1/threads/{id}/messages", s.send)
 	h("GET /v1/threads/{id}/messages", s.listMessages)
+	h("GET /v1/threads/{id}/devices", s.threadDevices)
 	h("GET /v1/messages/{id}", s.getMessage)
 	h("PATCH /v1/messages/{id}", s.updateMessage)
 	h("DELETE /v1/messages/{id}", s.deleteMessage)
@@ -348,6 +349,28 @@ func (s *Server) getThread(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusOK, th)
+	return nil
+}
+
+// threadDevices lists the devices that wrote in a thread, by user, from
+// the thread's own records.
+func (s *Server) threadDevices(w http.ResponseWriter, r *http.Request) error {
+	t, err := pathThread(r)
+	if err != nil {
+		return err
+	}
+	u, err := s.user(r)
+	if err != nil {
+		return err
+	}
+	ds, err := u.Devices(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	if ds == nil {
+		ds = []node.DeviceInfo{}
+	}
+	writeJSON(w, http.StatusOK, DevicesResponse{Devices: ds})
 	return nil
 }
 

@@ -1591,3 +1591,25 @@ func TestBackupEndpoint(t *testing.T) {
 		t.Fatalf("restored store lacks the thread: %v (%d threads)", err, len(threads))
 	}
 }
+
+// TestThreadDevices: GET /v1/threads/{id}/devices lists the devices that
+// wrote in the thread, from its own records; this node's is marked.
+func TestThreadDevices(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	created := decodeJSON[api.CreateThreadResponse](t, e.raw("POST", "/v1/threads", `{}`), http.StatusCreated)
+	ds, err := e.c.ThreadDevices(ctx, created.ThreadID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != 1 || !ds[0].ThisNode || ds[0].Device.IsZero() || ds[0].Events != 1 {
+		t.Fatalf("devices %+v", ds)
+	}
+	r := e.raw("GET", "/v1/threads/"+created.ThreadID.String()+"/devices", "")
+	if r.status != http.StatusOK || !bytes.Contains(r.body, []byte(`"device":"weftdev1`)) {
+		t.Fatalf("raw: %d %s", r.status, r.body)
+	}
+	if r := e.raw("GET", "/v1/threads/"+strings.Repeat("ab", 32)+"/devices", ""); r.status != http.StatusNotFound {
+		t.Fatalf("unknown thread: %d %s", r.status, r.body)
+	}
+}

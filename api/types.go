@@ -2,6 +2,7 @@ package api
 
 import (
 	"github.com/weftnet/weft/crypto"
+	"github.com/weftnet/weft/node"
 	"github.com/weftnet/weft/protocol"
 )
 
@@ -205,4 +206,9 @@ type GossipStatus struct {
 	Rejected      int64 `json:"rejected"`
 	Ignored       int64 `json:"ignored"`
 	Throttled     int64 `json:"throttled"`
+}
+
+// DevicesResponse lists devices (GET /v1/threads/{id}/devices).
+type DevicesResponse struct {
+	Devices []node.DeviceInfo `json:"devices"`
 }

@@ -63,6 +63,7 @@ func commands() []command {
 		{"messages", "THREAD [--limit N] [--skip N] [--desc] [--last-id ID]", "list a thread's messages", cmdMessages},
 		{"message", "get|update|delete ID ...", "read or change one message", cmdMessage},
 		{"watch", "[THREAD]", "stream events as they happen", cmdWatch},
+		{"device", "list THREAD", "list the devices that wrote in a thread, by user", cmdDevice},
 		{"bench", "[-only gossip|sync] [-n 2,5,10] [-sync 100000] [-runs K]", "measure replication against raw GossipSub in the same run", cmdBench},
 	}
 }
