@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -126,6 +127,9 @@ func (n *Node) startNetwork(cfg NetworkConfig) error {
 	bootstrap, err := parseAddrInfos(cfg.Bootstrap)
 	if err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if err := checkPortsFree(cfg.Listen); err != nil {
+		return err
 	}
 	key, err := loadPeerKey(filepath.Join(n.cfg.Home, peerKeyFile))
 	if err != nil {
@@ -503,4 +507,37 @@ func (n *Node) Unblock(p peer.ID) {
 	n.net.gater.mu.Lock()
 	delete(n.net.gater.blocked, p)
 	n.net.gater.mu.Unlock()
+}
+
+// ErrPortInUse is returned by New when a fixed TCP listen port is taken.
+var ErrPortInUse = errors.New("listen port in use")
+
+// checkPortsFree refuses fixed TCP ports that another socket holds.
+// go-libp2p binds TCP with SO_REUSEPORT (hole punching needs it), so a
+// second node on a port another node holds would start, share the port
+// with it, and dials to that address would reach either ("peer id
+// mismatch"). A plain bind, without SO_REUSEPORT, fails on a held port.
+func checkPortsFree(listen []string) error {
+	for _, s := range listen {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return fmt.Errorf("%w: listen address %q: %v", ErrBadInput, s, err)
+		}
+		port, err := a.ValueForProtocol(ma.P_TCP)
+		if err != nil || port == "0" {
+			continue
+		}
+		ip, err := a.ValueForProtocol(ma.P_IP4)
+		if err != nil {
+			if ip, err = a.ValueForProtocol(ma.P_IP6); err != nil {
+				continue
+			}
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, port))
+		if err != nil {
+			return fmt.Errorf("%w: %s: %v (is another node running on it?)", ErrPortInUse, s, err)
+		}
+		l.Close()
+	}
+	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -634,4 +635,28 @@ func TestSyncRetriesAfterFailure(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("no sync retry within 10s after a failed one (%d sync streams seen)", streams.Load())
 	}
+}
+
+// A fixed TCP port another node holds is an error, not a shared port
+// (go-libp2p binds with SO_REUSEPORT, and dials to the address then reach
+// either node: "peer id mismatch").
+func TestFixedPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cfg := node.NetworkConfig{Listen: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", port)}, NoMDNS: true, NoDHT: true}
+	first, _ := netNodeWith(t, t.TempDir(), "", cfg)
+	_, err = node.New(context.Background(), node.Config{Home: t.TempDir(), Unencrypted: true, Network: &cfg})
+	if !errors.Is(err, node.ErrPortInUse) {
+		t.Fatalf("a second node on port %d: %v, want ErrPortInUse", port, err)
+	}
+	first.Close()
+	second, err := node.New(context.Background(), node.Config{Home: t.TempDir(), Unencrypted: true, Network: &cfg})
+	if err != nil {
+		t.Fatalf("the port once free: %v", err)
+	}
+	second.Close()
 }
