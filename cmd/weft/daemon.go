@@ -297,10 +297,18 @@ func cmdDaemon(e *env, args []string) error {
 			log.Error("API server", "err", err)
 		}
 	}()
-	if err := api.WriteEndpoint(home, api.Endpoint{Addr: ln.Addr().String(), Token: token, PID: os.Getpid()}); err != nil {
+	endpoint := api.Endpoint{Addr: ln.Addr().String(), Token: token, PID: os.Getpid()}
+	if err := api.WriteEndpoint(home, endpoint); err != nil {
 		return err
 	}
 	defer api.RemoveEndpoint(home)
+	// api.json is how every other command finds this daemon: if it is
+	// deleted while the daemon runs, write it again, so the daemon can
+	// still be reached and stopped.
+	keepCtx, stopKeeping := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() { defer close(kept); keepEndpoint(keepCtx, home, endpoint, log) }()
+	defer func() { stopKeeping(); <-kept }() // before api.json is removed
 
 	pid, _ := n.PeerID()
 	info := map[string]any{"home": home, "peerId": pid.String(), "addrs": n.Addrs(), "api": ln.Addr().String()}
@@ -342,4 +350,26 @@ func newLogger(e *env, level, format string) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("log format must be text or json, not %q", format)
+}
+
+// endpointCheck is how often the daemon checks that its api.json exists.
+const endpointCheck = time.Second
+
+func keepEndpoint(ctx context.Context, home string, ep api.Endpoint, log *slog.Logger) {
+	t := time.NewTicker(endpointCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := api.ReadEndpoint(home); errors.Is(err, api.ErrNoDaemon) && ctx.Err() == nil {
+			if err := api.WriteEndpoint(home, ep); err != nil {
+				log.Warn("writing api.json again", "err", err)
+				continue
+			}
+			log.Warn("api.json was removed while the daemon runs; wrote it again", "home", home)
+		}
+	}
 }

@@ -224,3 +224,27 @@ func TestQuietLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestEndpointRewritten (issue 13 item 7): api.json deleted while the
+// daemon runs is written again, so the daemon can still be reached and
+// stopped; a clean stop still removes it.
+func TestEndpointRewritten(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	home := filepath.Join(t.TempDir(), "home")
+	d, _ := c.startDaemon(home, loopback...)
+	ep := filepath.Join(home, "api.json")
+	if err := os.Remove(ep); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(10*time.Second, func() bool { _, err := os.Stat(ep); return err == nil }) {
+		t.Fatal("api.json was not written again")
+	}
+	c.ok("status", "--home", home)
+	if code, _ := d.stop(syscall.SIGTERM, 10*time.Second); code != 0 {
+		t.Fatalf("daemon exited %d", code)
+	}
+	if _, err := os.Stat(ep); !os.IsNotExist(err) {
+		t.Fatalf("api.json left behind after a clean stop (stat: %v)", err)
+	}
+}
