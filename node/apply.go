@@ -95,13 +95,14 @@ func (w *work) noteFork(ts *protocol.ThreadState, ev *protocol.Event) error {
 	if o := ev.Order(); o.Less(from) {
 		from = o
 	}
-	w.forkFrom = append(w.forkFrom, forkAt{ts: ts, from: from})
+	w.rematFrom = append(w.rematFrom, rematAt{ts: ts, from: from})
 	return nil
 }
 
-// forkAt is where the visible state of a thread must be recomputed after
-// an equivocation was found.
-type forkAt struct {
+// rematAt is where the visible state of a thread must be recomputed: an
+// equivocation was found (noteFork), or a removal voids posts it did not
+// see (noteRemoval).
+type rematAt struct {
 	ts   *protocol.ThreadState
 	from protocol.Order
 }
@@ -146,7 +147,7 @@ func (w *work) noteRemoval(ts *protocol.ThreadState, meta *protocol.EventMeta) e
 		}
 	}
 	if found {
-		w.forkFrom = append(w.forkFrom, forkAt{ts: ts, from: from})
+		w.rematFrom = append(w.rematFrom, rematAt{ts: ts, from: from})
 	}
 	return nil
 }
@@ -179,13 +180,13 @@ func (w *work) storeApplied(ts *protocol.ThreadState, ev *protocol.Event, meta *
 		w.n.dropThreadHeld(ts.ID)
 	}
 	w.noteEffect(ts, ev, meta, eff, prevUsers)
-	return w.rematerializeForks(prevUsers)
+	return w.rematerializePending(prevUsers)
 }
 
-// rematerializeForks recomputes the messages after each fork noted by
-// noteFork, and tells members the thread changed.
-func (w *work) rematerializeForks(prevUsers []crypto.UserID) error {
-	for _, f := range w.forkFrom {
+// rematerializePending recomputes the messages after each point noted by
+// noteFork and noteRemoval, and tells members the thread changed.
+func (w *work) rematerializePending(prevUsers []crypto.UserID) error {
+	for _, f := range w.rematFrom {
 		ids, err := w.tx.Rematerialize(f.ts, f.from)
 		if err != nil {
 			return fmt.Errorf("%w: %w", errStorage, err)
@@ -193,7 +194,7 @@ func (w *work) rematerializeForks(prevUsers []crypto.UserID) error {
 		w.controls = true
 		w.noteThreadChanged(f.ts, ids, prevUsers)
 	}
-	w.forkFrom = nil
+	w.rematFrom = nil
 	return nil
 }
 

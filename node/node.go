@@ -319,7 +319,7 @@ type work struct {
 	news      bool               // a local control event: peers should pull from us
 	released  []protocol.EventID // held events accepted (see releaseWatch)
 	gossip    bool               // ingesting from gossip: hold only known writers' events
-	forkFrom  []forkAt           // equivocations found: recompute the visible state from there
+	rematFrom []rematAt          // the visible state changed there (a fork, a removal): recompute it
 	from      peer.ID            // the peer foreign events came from (empty: the Go API)
 	void      bool               // the message event just stored changed nothing visible
 }

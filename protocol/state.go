@@ -372,10 +372,12 @@ func (ts *ThreadState) addControl(ce ControlEntry) {
 // refold recomputes the visible state after the control events or the
 // forks changed.
 func (ts *ThreadState) refold() {
-	ts.Current = ts.foldVisible(func(*ControlEntry) bool { return true })
+	// One pass: the visible fold (foldVisible of every control event),
+	// noting on the way the removals that take effect in it.
 	ts.cacheKey = ""
 	ts.removals = ts.removals[:0]
 	var s Snapshot
+	defer func() { s.Forks = ts.Forks; ts.Current = s }()
 	for i := range ts.Controls {
 		c := &ts.Controls[i]
 		if c.Meta.Kind != KindThreadCreate && ts.forked(c.Meta.Writer, c.Meta.Seq) {

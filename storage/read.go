@@ -495,22 +495,8 @@ func (s *Store) Has(t protocol.ThreadID, id protocol.EventID) (bool, error) {
 // sequence number seq in thread t (zero if there is none).
 func (s *Store) SeqID(t protocol.ThreadID, w crypto.UserID, seq uint64) (id protocol.EventID, err error) {
 	err = s.view(func(b *badger.Txn) error {
-		item, err := b.Get(seqKey(t, w, seq))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
-		}
-		if len(v) != len(id) {
-			return fmt.Errorf("sequence index of %s/%d: bad value", w, seq)
-		}
-		copy(id[:], v)
-		return nil
+		id, err = getSeqID(b, t, w, seq)
+		return err
 	})
 	return id, err
 }

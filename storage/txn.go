@@ -150,11 +150,16 @@ func (tx *Txn) Append(ts *protocol.ThreadState, ev *protocol.Event, meta *protoc
 	if tombstone || forked {
 		ev = ev.Pruned()
 	}
-	other, err := tx.SeqID(t, meta.Writer, meta.Seq)
-	if err != nil {
-		return eff, err
+	if forked {
+		// Only a writer already known to have forked (the node records
+		// a fork before it appends the event, ThreadState.RecordFork) can
+		// have another version of this number stored.
+		other, err := tx.SeqID(t, meta.Writer, meta.Seq)
+		if err != nil {
+			return eff, err
+		}
+		eff.Fork = !other.IsZero() && other != id
 	}
-	eff.Fork = !other.IsZero() && other != id
 	seqIndex := tx.set(seqKey(t, meta.Writer, meta.Seq), id[:])
 	if eff.Fork {
 		// The sequence index keeps the first version (what range sync
@@ -579,8 +584,12 @@ func (tx *Txn) Unhold(thread protocol.ThreadID, id protocol.EventID) error {
 // SeqID returns the ID of the first stored event of writer w with
 // sequence number seq in thread t (zero if there is none).
 func (tx *Txn) SeqID(t protocol.ThreadID, w crypto.UserID, seq uint64) (protocol.EventID, error) {
+	return getSeqID(tx.btx, t, w, seq)
+}
+
+func getSeqID(b *badger.Txn, t protocol.ThreadID, w crypto.UserID, seq uint64) (protocol.EventID, error) {
 	var id protocol.EventID
-	item, err := tx.btx.Get(seqKey(t, w, seq))
+	item, err := b.Get(seqKey(t, w, seq))
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return id, nil
 	}
